@@ -1,0 +1,142 @@
+"""dm_control as Gymnasium envs: the whole control suite, and the base of our own goal tasks."""
+
+from __future__ import annotations
+
+import functools
+
+import gymnasium as gym
+import numpy as np
+
+from envs.registry import TaskSpec, register
+from envs.rendering import FrameRenderer
+from envs.spaces import ActionScaler, observation_space, unit_action_space
+
+# Names as TD-MPC2 writes them (cup-catch, not ball_in_cup-catch).
+DOMAIN_ALIASES = {"ball_in_cup": "cup"}
+LOCOMOTION = {"walker", "cheetah", "hopper", "quadruped", "humanoid", "humanoid_CMU", "swimmer", "fish", "dog"}
+MANIPULATION = {"manipulator", "finger", "ball_in_cup", "reacher", "stacker"}
+# The quadruped is only framed well by its third camera (as in DrQ and TD-MPC2).
+CAMERAS = {"quadruped": 2}
+DMC_ACTION_REPEAT = 2
+
+
+class DMCEnv(gym.Env):
+    """A dm_control `control.Environment` behind the Gymnasium API with dict observations.
+
+    Args:
+        dm_env: the dm_control environment.
+        obs: observation mode (`state`, `pixels`, `state+pixels`).
+        size: side of pixel observations.
+        action_repeat: control steps per `step`; rewards are summed over them.
+        camera: camera id or name for observations and `render()`.
+        render_size: side of `render()` frames (full quality, for videos).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(self, dm_env, *, obs: str, size: int, action_repeat: int, camera=0, render_size: int = 256):
+        self._env = dm_env
+        self._obs_mode = obs.split("+")
+        self._size = size
+        self._repeat = action_repeat
+        self._camera = camera
+        self._render_size = render_size
+        self._renderers: dict[str, FrameRenderer] = {}
+        spec = dm_env.action_spec()
+        self._scale = ActionScaler(spec.minimum, spec.maximum)
+        self.action_space = unit_action_space(spec.shape[0])
+        self.observation_space = self._make_observation_space(obs, size)
+        self.render_mode = "rgb_array"
+        self.action_repeat = action_repeat
+
+    def _make_observation_space(self, obs: str, size: int) -> gym.spaces.Dict:
+        state_dim = sum(int(np.prod(v.shape)) for v in self._env.observation_spec().values())
+        return observation_space(obs, state_dim, size)
+
+    @property
+    def physics(self):
+        """The dm_control physics (for tasks, tests and tools that place states)."""
+        return self._env.physics
+
+    @property
+    def task(self):
+        return self._env.task
+
+    def _frame(self, kind: str, size: int) -> np.ndarray:
+        if kind not in self._renderers:
+            self._renderers[kind] = FrameRenderer(self.physics.model.ptr, size, size, fast=kind == "obs")
+        return self._renderers[kind].render(self.physics.data.ptr, self._camera)
+
+    def _observe(self, dm_obs) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if "state" in self._obs_mode:
+            out["state"] = np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in dm_obs.values()])
+        if "pixels" in self._obs_mode:
+            # (H, W, 3) -> (3, H, W), copied so that observations never share memory.
+            out["pixels"] = np.ascontiguousarray(self._frame("obs", self._size).transpose(2, 0, 1))
+        return out
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            # dm_control draws initial states from the task's RandomState.
+            self._env.task._random = np.random.RandomState(seed)
+        time_step = self._env.reset()
+        return self._observe(time_step.observation), {}
+
+    def step(self, action):
+        native = self._scale(action)
+        reward, steps = 0.0, 0
+        for _ in range(self._repeat):
+            time_step = self._env.step(native)
+            reward += time_step.reward or 0.0
+            steps += 1
+            if time_step.last():
+                break
+        # dm_control ends episodes with discount 0 on termination and 1 on its time limit.
+        terminated = bool(time_step.last() and time_step.discount == 0)
+        truncated = bool(time_step.last() and not terminated)
+        obs = self._observe(time_step.observation)
+        return obs, float(reward), terminated, truncated, {"env_steps": steps}
+
+    def render(self) -> np.ndarray:
+        """A full-quality `(render_size, render_size, 3)` uint8 frame."""
+        return self._frame("video", self._render_size)
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+
+
+def _make_suite_env(domain: str, task: str, *, obs: str, size: int, action_repeat: int, **kwargs) -> DMCEnv:
+    from dm_control import suite
+
+    camera = kwargs.pop("camera", CAMERAS.get(domain, 0))
+    render_size = kwargs.pop("render_size", 256)
+    # A fixed seed at load: some domains (lqr) draw their *model* from it, and a model that changes from
+    # one env to the next would break seeded determinism. Episodes are still drawn from fresh entropy
+    # until `reset(seed=...)` reseeds the task.
+    dm_env = suite.load(domain, task, task_kwargs={"random": 0}, environment_kwargs=kwargs or None)
+    dm_env.task._random = np.random.RandomState()
+    return DMCEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)
+
+
+def _tags(domain: str) -> frozenset[str]:
+    if domain in LOCOMOTION:
+        family = "locomotion"
+    elif domain in MANIPULATION:
+        family = "manipulation"
+    else:
+        family = "control"
+    return frozenset({"dmc", family})
+
+
+def register_suite() -> None:
+    """Register every task of dm_control's suite as `dmc/<domain>-<task>`."""
+    from dm_control import suite
+
+    for domain, task in suite.ALL_TASKS:
+        name = f"dmc/{DOMAIN_ALIASES.get(domain, domain)}-{task}"
+        factory = functools.partial(_make_suite_env, domain, task)
+        register(TaskSpec(name, factory, _tags(domain), DMC_ACTION_REPEAT, f"dm_control {domain} {task}"))

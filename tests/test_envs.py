@@ -1,0 +1,183 @@
+"""Conformance of every registered task, plus the registry's behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from envs import make_env
+
+ALL_TASKS = envs.list_tasks()
+# Pixel observations cost ~10 ms a frame in software: check them on a representative subset.
+PIXEL_TASKS = ["dmc/walker-walk", "dmc/cheetah-run", "dmc/quadruped-walk", "gym/HalfCheetah-v5", "gym/Pusher-v5"]
+GOAL_TASKS = envs.list_tasks("goal")
+
+
+def _flat(obs) -> dict[str, np.ndarray]:
+    out = {}
+    for key, value in obs.items():
+        if isinstance(value, dict):
+            out.update({f"{key}/{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _trajectory(task: str, obs: str, steps: int = 20):
+    env = make_env(task, obs=obs)
+    first, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    out = [_flat(first)]
+    for _ in range(steps):
+        action = rng.uniform(-1, 1, env.action_space.shape).astype(np.float32)
+        obs_t, reward, terminated, truncated, _ = env.step(action)
+        out.append({**_flat(obs_t), "reward": np.float64(reward)})
+        if terminated or truncated:
+            break
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_conformance_state(task):
+    env = make_env(task, obs="state")
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    for _ in range(5):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        assert all(np.all(np.isfinite(v)) for v in _flat(obs).values())
+        assert np.isfinite(reward) and info["env_steps"] >= 1
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+
+
+@pytest.mark.parametrize("task", ALL_TASKS)
+def test_seeded_trajectory_is_identical(task):
+    a, b = _trajectory(task, "state"), _trajectory(task, "state")
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key])
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("task", PIXEL_TASKS + GOAL_TASKS)
+def test_pixels_and_render(task):
+    env = make_env(task, obs="state+pixels", size=48, render_size=96)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["pixels"].shape == (3, 48, 48) and obs["pixels"].dtype == np.uint8
+    assert obs["pixels"].std() > 0, "all-black or blank frame"
+    nxt, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert not np.shares_memory(obs["pixels"], nxt["pixels"])
+    assert not np.shares_memory(obs["state"], nxt["state"])
+    frame = env.render()
+    assert frame.shape == (96, 96, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    env.close()
+
+
+@pytest.mark.render
+@pytest.mark.parametrize("task", ["dmc/reacher-easy", "goal/two-rooms"])
+def test_seeded_pixels_are_identical(task):
+    a, b = _trajectory(task, "pixels", steps=5), _trajectory(task, "pixels", steps=5)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x["pixels"], y["pixels"])
+
+
+def test_every_task_renders_a_frame():
+    # One cheap frame per task family member is enough to catch a broken camera or model.
+    for task in ALL_TASKS:
+        env = make_env(task, render_size=32)
+        env.reset(seed=0)
+        frame = env.render()
+        assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8, task
+        env.close()
+
+
+# Moves the first coordinate of the goal configuration well outside each task's tolerance.
+FAR_SHIFT = {
+    "goal/reacher": lambda shoulder: shoulder + np.pi,
+    "goal/two-rooms": lambda x: -x,
+    "goal/push-t": lambda x: x + (0.2 if x < 0 else -0.2),
+}
+
+
+@pytest.mark.parametrize("task", GOAL_TASKS)
+def test_goal_success_at_goal_and_not_far(task):
+    env = make_env(task, obs="state")
+    obs, info = env.reset(seed=5)
+    assert not info["success"], "start sampled inside the goal tolerance"
+    assert set(obs["goal"]) == {"state"} and obs["goal"]["state"].shape == obs["state"].shape
+    goal_qpos = env.unwrapped.task.goal_qpos
+    env.unwrapped.set_configuration(goal_qpos)
+    assert env.unwrapped.success()
+    _, _, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert info["success"] and info["goal_distance"] < 0.05
+    far = goal_qpos.copy()
+    far[0] = FAR_SHIFT[task](far[0])
+    env.unwrapped.set_configuration(far)
+    assert not env.unwrapped.success()
+    env.close()
+
+
+def test_goal_observation_matches_goal_configuration():
+    env = make_env("goal/two-rooms", obs="state")
+    obs, _ = env.reset(seed=1)
+    np.testing.assert_allclose(obs["goal"]["state"][:2], env.unwrapped.task.goal_qpos, atol=1e-6)
+    env.close()
+
+
+def test_unknown_task_names_closest():
+    with pytest.raises(envs.UnknownTaskError, match="dmc/walker-walk"):
+        make_env("dmc/walker-wlak")
+
+
+def test_bad_arguments_are_explained():
+    with pytest.raises(ValueError, match="state\\+pixels"):
+        make_env("dmc/walker-walk", obs="rgb")
+    with pytest.raises(ValueError, match="action_repeat"):
+        make_env("dmc/walker-walk", action_repeat=0)
+    with pytest.raises(ValueError, match="unknown tag"):
+        envs.list_tasks("nope")
+
+
+def test_registry_tags_and_defaults():
+    assert {"dmc/cartpole-swingup", "dmc/cup-catch", "dmc/manipulator-bring_ball"} <= set(ALL_TASKS)
+    assert "dmc/walker-walk" in envs.list_tasks("locomotion")
+    assert "gym/Pusher-v5" in envs.list_tasks("manipulation")
+    assert envs.get_spec("dmc/walker-walk").action_repeat == 2
+    env = make_env("dmc/walker-walk")
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.zeros(6, np.float32))
+    assert info["env_steps"] == 2
+    env.close()
+
+
+def test_any_gymnasium_id_plugs_in():
+    import gymnasium as gym
+
+    class Line(gym.Env):
+        observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
+        action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.x = np.zeros(1, np.float32)
+            return self.x.copy(), {}
+
+        def step(self, action):
+            self.x = self.x + action.astype(np.float32)
+            return self.x.copy(), float(-abs(self.x[0])), False, False, {}
+
+    gym.register("LineTest-v0", entry_point=lambda: Line(), max_episode_steps=5)
+    env = make_env("gym/LineTest-v0")
+    env.reset(seed=0)
+    obs, *_ = env.step(np.ones(1, np.float32))
+    assert obs["state"][0] == pytest.approx(2.0)  # +1 in [-1, 1] is the native upper bound 2
+    env.close()
