@@ -1,0 +1,1 @@
+"""Objectives, planners and the MPC agent."""

@@ -1,0 +1,1 @@
+"""Planners: CEM, MPPI, gradient-based and hybrid."""

@@ -1,0 +1,1 @@
+"""Evaluation: the episode loop, suites, curves, tables and videos."""

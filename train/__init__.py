@@ -1,0 +1,1 @@
+"""Training: hydra entry points, data collection, datasets and replay, the training loops."""

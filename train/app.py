@@ -1,0 +1,35 @@
+"""Hydra entry points: typed, read-only configs from dataclass schemas, and a headless GL set-up."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Callable
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+CONF_DIR = str(pathlib.Path(__file__).with_name("conf"))
+
+
+def run_app(name: str, schema: type, body: Callable) -> None:
+    """Run `body(cfg)` as a hydra app with config `conf/<name>.yaml` validated against `schema`.
+
+    The YAML file only selects and overrides; the dataclass holds the fields and their defaults, so an
+    unknown or mistyped key fails at start with hydra's message naming it. `cfg` reaches `body` as a
+    frozen dataclass instance.
+    """
+    node = OmegaConf.structured(schema)
+    # A frozen schema would make hydra's own nodes read-only while it composes; freezing comes back
+    # with the dataclass instance that `body` receives.
+    OmegaConf.set_readonly(node, False)
+    ConfigStore.instance().store(name=f"{name}_schema", node=node)
+
+    @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)
+    def _main(cfg) -> None:
+        from envs.rendering import configure_gl
+
+        configure_gl()
+        body(OmegaConf.to_object(cfg))
+
+    _main()

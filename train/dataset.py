@@ -1,0 +1,108 @@
+"""Datasets of whole episodes on disk, written atomically, one file per episode.
+
+Layout of a dataset folder:
+    meta.json                 task, observation mode, size, action repeat, policy, seed, dims, format
+    episodes/ep_000000.npz    one episode (numpy .npz, compressed):
+        state    float32 (T+1, S)        present when the observation mode has state
+        pixels   uint8   (T+1, 3, H, W)  present when it has pixels
+        action   float32 (T, A)          in [-1, 1]
+        reward   float32 (T,)
+        terminated, truncated  bool (T,)
+        env_steps int32  (T,)            control steps each decision took (action repeat)
+
+An episode file appears only when it is complete (written to a temporary name, then renamed), so an
+interrupted collection leaves no partial episodes and resumes by filling in the missing indices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+FORMAT_VERSION = 1
+OBS_KEYS = ("state", "pixels")
+
+
+def atomic_write_bytes(path: pathlib.Path, write) -> None:
+    """Write a file via `write(fileobj)` to a temporary name in the same folder, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: pathlib.Path, data: dict) -> None:
+    atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+
+
+class EpisodeStore:
+    """A dataset folder of episodes. `meta` must match the folder's `meta.json` when it exists.
+
+    Args:
+        root: the dataset folder.
+        meta: what the dataset holds (task, obs, size, ...); `None` opens an existing dataset.
+    """
+
+    def __init__(self, root: str | os.PathLike, meta: dict | None = None):
+        self.root = pathlib.Path(root)
+        self.episode_dir = self.root / "episodes"
+        meta_path = self.root / "meta.json"
+        if meta_path.exists():
+            existing = json.loads(meta_path.read_text())
+            if meta is not None:
+                diff = {k: (existing.get(k), v) for k, v in meta.items() if existing.get(k) != v}
+                if diff:
+                    raise ValueError(
+                        f"{self.root} holds a dataset with other settings {diff} (existing, requested); "
+                        "use another output folder or the same settings to resume it"
+                    )
+            self.meta = existing
+        elif meta is None:
+            raise FileNotFoundError(f"no dataset at {self.root} (meta.json missing); write one with `collect`")
+        else:
+            self.meta = {**meta, "format_version": FORMAT_VERSION}
+            atomic_write_json(meta_path, self.meta)
+        self.episode_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, index: int) -> pathlib.Path:
+        return self.episode_dir / f"ep_{index:06d}.npz"
+
+    def indices(self) -> list[int]:
+        """Indices of the complete episodes on disk, sorted."""
+        return sorted(int(p.stem[3:]) for p in self.episode_dir.glob("ep_*.npz"))
+
+    def __len__(self) -> int:
+        return len(self.indices())
+
+    def write(self, index: int, episode: dict[str, np.ndarray]) -> None:
+        """Write one whole episode atomically (see the module docstring for its arrays)."""
+        validate_episode(episode)
+        atomic_write_bytes(self.path(index), lambda f: np.savez_compressed(f, **episode))
+
+    def read(self, index: int) -> dict[str, np.ndarray]:
+        with np.load(self.path(index)) as data:
+            return {k: data[k] for k in data.files}
+
+
+def validate_episode(episode: dict[str, np.ndarray]) -> None:
+    """Check an episode's arrays agree in length and dtype; raise ValueError naming the problem."""
+    steps = len(episode["action"])
+    for key in OBS_KEYS:
+        if key in episode and len(episode[key]) != steps + 1:
+            raise ValueError(f"episode {key!r} has {len(episode[key])} entries, expected T+1 = {steps + 1}")
+    for key in ("reward", "terminated", "truncated", "env_steps"):
+        if len(episode[key]) != steps:
+            raise ValueError(f"episode {key!r} has {len(episode[key])} entries, expected T = {steps}")
+    if "pixels" in episode and episode["pixels"].dtype != np.uint8:
+        raise ValueError(f"pixels must stay uint8, got {episode['pixels'].dtype}")

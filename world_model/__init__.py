@@ -1,0 +1,1 @@
+"""The perception encoder and the JEPA latent world model (pure torch)."""
