@@ -23,7 +23,11 @@ from benchmarks.common import machine  # noqa: E402
 from envs import make_env  # noqa: E402
 from train.collect import CollectConfig, collect  # noqa: E402
 
-TASKS = {"walker-walk": ("walker", "walk"), "cheetah-run": ("cheetah", "run"), "reacher-easy": ("reacher", "easy")}
+TASKS = {
+    "walker-walk": ("walker", "walk"),
+    "cheetah-run": ("cheetah", "run"),
+    "reacher-easy": ("reacher", "easy"),
+}
 
 
 def _rate(step, reset, steps: int) -> float:
@@ -81,8 +85,14 @@ def main() -> None:
     for obs, episodes in (("state", 8), ("pixels", 2)):
         for workers in (1, 2):
             with tempfile.TemporaryDirectory() as out:
-                cfg = CollectConfig(task="dmc/walker-walk", episodes=episodes, out=out, obs=obs, workers=workers,
-                                    progress=False)
+                cfg = CollectConfig(
+                    task="dmc/walker-walk",
+                    episodes=episodes,
+                    out=out,
+                    obs=obs,
+                    workers=workers,
+                    progress=False,
+                )
                 start = time.perf_counter()
                 collect(cfg)
                 rate = episodes * 1000 / (time.perf_counter() - start)

@@ -13,7 +13,17 @@ from envs.spaces import ActionScaler, observation_space, unit_action_space
 
 # Names as TD-MPC2 writes them (cup-catch, not ball_in_cup-catch).
 DOMAIN_ALIASES = {"ball_in_cup": "cup"}
-LOCOMOTION = {"walker", "cheetah", "hopper", "quadruped", "humanoid", "humanoid_CMU", "swimmer", "fish", "dog"}
+LOCOMOTION = {
+    "walker",
+    "cheetah",
+    "hopper",
+    "quadruped",
+    "humanoid",
+    "humanoid_CMU",
+    "swimmer",
+    "fish",
+    "dog",
+}
 MANIPULATION = {"manipulator", "finger", "ball_in_cup", "reacher", "stacker"}
 # The quadruped is only framed well by its third camera (as in DrQ and TD-MPC2).
 CAMERAS = {"quadruped": 2}
@@ -121,7 +131,9 @@ def _make_suite_env(domain: str, task: str, *, obs: str, size: int, action_repea
     # until `reset(seed=...)` reseeds the task.
     dm_env = suite.load(domain, task, task_kwargs={"random": 0}, environment_kwargs=kwargs or None)
     dm_env.task._random = np.random.RandomState()
-    return DMCEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)
+    return DMCEnv(
+        dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size
+    )
 
 
 def _tags(domain: str) -> frozenset[str]:

@@ -61,8 +61,16 @@ def test_workers_do_not_change_the_data(tmp_path):
 def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
     reference = collect(_cfg(tmp_path / "ref", episodes=40))
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "train.collect", "task=goal/two-rooms", "episodes=40", f"out={out}",
-           "obs=state", "progress=false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "train.collect",
+        "task=goal/two-rooms",
+        "episodes=40",
+        f"out={out}",
+        "obs=state",
+        "progress=false",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     deadline = time.time() + 60
     while time.time() < deadline and len(list((out / "episodes").glob("ep_*.npz"))) < 3:

@@ -11,7 +11,13 @@ from envs import make_env
 
 ALL_TASKS = envs.list_tasks()
 # Pixel observations cost ~10 ms a frame in software: check them on a representative subset.
-PIXEL_TASKS = ["dmc/walker-walk", "dmc/cheetah-run", "dmc/quadruped-walk", "gym/HalfCheetah-v5", "gym/Pusher-v5"]
+PIXEL_TASKS = [
+    "dmc/walker-walk",
+    "dmc/cheetah-run",
+    "dmc/quadruped-walk",
+    "gym/HalfCheetah-v5",
+    "gym/Pusher-v5",
+]
 GOAL_TASKS = envs.list_tasks("goal")
 
 

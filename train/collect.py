@@ -48,7 +48,9 @@ class _Recorder:
         self.rng = np.random.default_rng([seed, index, 1])
         self.previous = np.zeros(action_dim, np.float32)
         self.obs = {k: [obs[k]] for k in OBS_KEYS if k in obs}
-        self.steps: dict[str, list] = {k: [] for k in ("action", "reward", "terminated", "truncated", "env_steps")}
+        self.steps: dict[str, list] = {
+            k: [] for k in ("action", "reward", "terminated", "truncated", "env_steps")
+        }
 
     def add(self, action, obs, reward, terminated, truncated, env_steps) -> None:
         for key in self.obs:
@@ -57,8 +59,13 @@ class _Recorder:
             self.steps[key].append(value)
 
     def episode(self) -> dict[str, np.ndarray]:
-        dtypes = {"action": np.float32, "reward": np.float32, "terminated": bool, "truncated": bool,
-                  "env_steps": np.int32}
+        dtypes = {
+            "action": np.float32,
+            "reward": np.float32,
+            "terminated": bool,
+            "truncated": bool,
+            "env_steps": np.int32,
+        }
         out = {k: np.stack(v) for k, v in self.obs.items()}
         out.update({k: np.asarray(v, dtype=dtypes[k]) for k, v in self.steps.items()})
         return out
@@ -79,8 +86,14 @@ def make_vector_env(cfg: CollectConfig):
 def dataset_meta(cfg: CollectConfig) -> dict:
     spec = get_spec(cfg.task)
     repeat = spec.action_repeat if cfg.action_repeat is None else cfg.action_repeat
-    return {"task": spec.id, "obs": cfg.obs, "size": cfg.size, "action_repeat": repeat, "policy": cfg.policy,
-            "seed": cfg.seed}
+    return {
+        "task": spec.id,
+        "obs": cfg.obs,
+        "size": cfg.size,
+        "action_repeat": repeat,
+        "policy": cfg.policy,
+        "seed": cfg.seed,
+    }
 
 
 def collect(cfg: CollectConfig) -> EpisodeStore:
@@ -101,13 +114,16 @@ def collect(cfg: CollectConfig) -> EpisodeStore:
         seeds = [episode_seed(cfg.seed, j) if j is not None else None for j in indices]
         obs, _ = venv.reset(seed=seeds, options={"reset_mask": mask})
         for i in np.flatnonzero(mask):
-            slots[i] = _Recorder(indices[i], _slot(obs, i), action_dim, cfg.seed) if indices[i] is not None else None
+            slots[i] = (
+                _Recorder(indices[i], _slot(obs, i), action_dim, cfg.seed) if indices[i] is not None else None
+            )
 
     start(np.ones(n, bool))
     try:
         while any(s is not None for s in slots):
-            actions = np.stack([policy(s.rng, s.previous, {}) if s else np.zeros(action_dim, np.float32)
-                                for s in slots])
+            actions = np.stack(
+                [policy(s.rng, s.previous, {}) if s else np.zeros(action_dim, np.float32) for s in slots]
+            )
             obs, reward, terminated, truncated, info = venv.step(actions)
             done = terminated | truncated
             for i, s in enumerate(slots):

@@ -9,14 +9,29 @@ from envs.tasks import push_t, reacher_goal, two_rooms
 def register_goal_tasks() -> None:
     """Register `goal/reacher`, `goal/two-rooms` and `goal/push-t`."""
     register(
-        TaskSpec("goal/reacher", reacher_goal.make, frozenset({"goal", "manipulation"}),
-                 reacher_goal.ACTION_REPEAT, "reach a goal arm pose shown as an image")
+        TaskSpec(
+            "goal/reacher",
+            reacher_goal.make,
+            frozenset({"goal", "manipulation"}),
+            reacher_goal.ACTION_REPEAT,
+            "reach a goal arm pose shown as an image",
+        )
     )
     register(
-        TaskSpec("goal/two-rooms", two_rooms.make, frozenset({"goal", "locomotion"}),
-                 two_rooms.ACTION_REPEAT, "point mass to a goal in the other room, through a door")
+        TaskSpec(
+            "goal/two-rooms",
+            two_rooms.make,
+            frozenset({"goal", "locomotion"}),
+            two_rooms.ACTION_REPEAT,
+            "point mass to a goal in the other room, through a door",
+        )
     )
     register(
-        TaskSpec("goal/push-t", push_t.make, frozenset({"goal", "manipulation"}),
-                 push_t.ACTION_REPEAT, "push a T block to a goal pose")
+        TaskSpec(
+            "goal/push-t",
+            push_t.make,
+            frozenset({"goal", "manipulation"}),
+            push_t.ACTION_REPEAT,
+            "push a T block to a goal pose",
+        )
     )

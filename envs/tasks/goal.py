@@ -118,9 +118,19 @@ class GoalEnv(DMCEnv):
 
 
 def make_goal_env(
-    physics, task: GoalTask, *, obs: str, size: int, action_repeat: int, time_limit: float,
-    control_timestep: float, camera, render_size: int = 256,
+    physics,
+    task: GoalTask,
+    *,
+    obs: str,
+    size: int,
+    action_repeat: int,
+    time_limit: float,
+    control_timestep: float,
+    camera,
+    render_size: int = 256,
 ) -> GoalEnv:
     """Assemble a goal env from a physics, a task and the episode's time budget."""
     dm_env = control.Environment(physics, task, time_limit=time_limit, control_timestep=control_timestep)
-    return GoalEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)
+    return GoalEnv(
+        dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size
+    )

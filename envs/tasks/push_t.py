@@ -77,6 +77,13 @@ def make(*, obs: str, size: int, action_repeat: int, **kwargs):
     """Build `goal/push-t`."""
     physics = mujoco.Physics.from_xml_path(str(XML))
     return make_goal_env(
-        physics, PushT(), obs=obs, size=size, action_repeat=action_repeat, time_limit=TIME_LIMIT,
-        control_timestep=0.02, camera=kwargs.pop("camera", "top"), **kwargs,
+        physics,
+        PushT(),
+        obs=obs,
+        size=size,
+        action_repeat=action_repeat,
+        time_limit=TIME_LIMIT,
+        control_timestep=0.02,
+        camera=kwargs.pop("camera", "top"),
+        **kwargs,
     )

@@ -69,6 +69,13 @@ class ReacherGoal(GoalTask):
 def make(*, obs: str, size: int, action_repeat: int, **kwargs):
     """Build `goal/reacher`."""
     return make_goal_env(
-        _physics(), ReacherGoal(), obs=obs, size=size, action_repeat=action_repeat, time_limit=TIME_LIMIT,
-        control_timestep=0.02, camera=kwargs.pop("camera", 0), **kwargs,
+        _physics(),
+        ReacherGoal(),
+        obs=obs,
+        size=size,
+        action_repeat=action_repeat,
+        time_limit=TIME_LIMIT,
+        control_timestep=0.02,
+        camera=kwargs.pop("camera", 0),
+        **kwargs,
     )

@@ -51,6 +51,13 @@ def make(*, obs: str, size: int, action_repeat: int, **kwargs):
     """Build `goal/two-rooms`."""
     physics = mujoco.Physics.from_xml_path(str(XML))
     return make_goal_env(
-        physics, TwoRooms(), obs=obs, size=size, action_repeat=action_repeat, time_limit=TIME_LIMIT,
-        control_timestep=0.02, camera=kwargs.pop("camera", "top"), **kwargs,
+        physics,
+        TwoRooms(),
+        obs=obs,
+        size=size,
+        action_repeat=action_repeat,
+        time_limit=TIME_LIMIT,
+        control_timestep=0.02,
+        camera=kwargs.pop("camera", "top"),
+        **kwargs,
     )
