@@ -1,0 +1,110 @@
+"""Typed configuration of the world model, with size presets.
+
+Field names equal constructor arguments (see `WorldModel`). Presets: `tiny` for tests, `default` sized
+for a 2-core CPU, `large` for a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Architecture and loss settings of the JEPA world model.
+
+    Attributes:
+        latent_dim: D, the size of the latent z.
+        hidden_dim: width of every MLP.
+        mlp_layers: hidden layers of the state encoder, predictor and heads.
+        cnn_channels: channels of the pixel encoder's stem (doubled once after it).
+        cnn_depth: convolutions after the 4x4 stride-4 stem (each halves the resolution).
+        latent_norm: `simnorm` (TD-MPC2), `layernorm` (no affine) or `none`.
+        simnorm_group: group size of SimNorm.
+        frame_stack: frames stacked as channels at the pixel encoder's input.
+        history: latents the predictor sees (1 = Markov).
+        residual: the predictor outputs z + f(z, a) (default) rather than f(z, a).
+        target: `ema` (a slowly moving copy of the encoder) or `stopgrad` (the encoder itself, detached).
+        ema_tau: EMA step, target <- target + tau * (online - target).
+        rho: per-step discount of the prediction loss over the horizon.
+        teacher_forcing: weight of the one-step loss from every encoded frame (needs all frames encoded
+            with gradient, so it costs more for pixels); the multi-step rollout loss always counts.
+        anti_collapse: `vicreg`, `sigreg` or `none`.
+        anti_collapse_weight: its weight.
+        vicreg_std_target: VICReg's per-dimension std floor; `vicreg_cov_weight` its covariance term weight.
+        sigreg_directions, sigreg_knots: SIGReg's random projections and characteristic-function points.
+        inverse_dynamics: weight of the action-from-consecutive-latents loss (PLDM); 0 disables it.
+        smoothness: weight of the temporal-smoothness loss (PLDM); 0 disables it.
+        reward_head, termination_head: build these heads; `reward_weight` and `termination_weight`
+            are their loss weights.
+        num_values: size of the value ensemble (0 disables it).
+        num_bins, vmin, vmax: two-hot bins in symlog space for reward and value.
+        probe_size: side of the probe decoder's image (0 disables it); trained on detached latents.
+    """
+
+    latent_dim: int = 128
+    hidden_dim: int = 256
+    mlp_layers: int = 2
+    cnn_channels: int = 16
+    cnn_depth: int = 2
+    latent_norm: str = "layernorm"
+    simnorm_group: int = 8
+    frame_stack: int = 1
+    history: int = 1
+    residual: bool = True
+    target: str = "ema"
+    ema_tau: float = 0.01
+    rho: float = 0.5
+    teacher_forcing: float = 0.0
+    anti_collapse: str = "vicreg"
+    anti_collapse_weight: float = 1.0
+    vicreg_std_target: float = 0.5
+    vicreg_cov_weight: float = 0.04
+    sigreg_directions: int = 256
+    sigreg_knots: int = 17
+    inverse_dynamics: float = 0.0
+    smoothness: float = 0.0
+    reward_head: bool = False
+    reward_weight: float = 0.1
+    termination_head: bool = False
+    termination_weight: float = 1.0
+    num_values: int = 0
+    num_bins: int = 101
+    vmin: float = -10.0
+    vmax: float = 10.0
+    probe_size: int = 0
+
+    def __post_init__(self) -> None:
+        choices = {
+            "latent_norm": ("simnorm", "layernorm", "none"),
+            "target": ("ema", "stopgrad"),
+            "anti_collapse": ("vicreg", "sigreg", "none"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"world model {name}={getattr(self, name)!r}; choose one of {allowed}")
+        if self.latent_norm == "simnorm" and self.latent_dim % self.simnorm_group:
+            raise ValueError(
+                f"latent_dim {self.latent_dim} must be a multiple of simnorm_group {self.simnorm_group}"
+            )
+        if self.history < 1 or self.frame_stack < 1:
+            raise ValueError("history and frame_stack must be >= 1")
+        if self.history > 1 and self.teacher_forcing > 0:
+            raise ValueError(
+                "teacher_forcing needs history=1 (a one-step loss has no history to condition on)"
+            )
+
+
+PRESETS: dict[str, dict] = {
+    "tiny": dict(latent_dim=16, hidden_dim=32, mlp_layers=1, cnn_channels=4, cnn_depth=1, num_bins=21),
+    "default": {},
+    "large": dict(latent_dim=512, hidden_dim=1024, cnn_channels=32, cnn_depth=3),
+}
+
+
+def preset(name: str, **overrides) -> WorldModelConfig:
+    """A preset config with overrides, e.g. `preset("tiny", anti_collapse="sigreg")`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown world model size {name!r}; choose one of {', '.join(PRESETS)}")
+    return dataclasses.replace(WorldModelConfig(**PRESETS[name]), **overrides)

@@ -1,0 +1,94 @@
+"""Perception encoders: observations (dict of tensors) -> latent z `(B, D)`.
+
+Observation keys and shapes (batch first):
+    "state":  float32 `(B, S)`
+    "pixels": uint8   `(B, 3 * frame_stack, H, W)`, normalised inside (H = W = 64 by default; 84 and
+              96 work too: the flattened size is measured at construction)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from world_model.config import WorldModelConfig
+from world_model.layers import latent_norm, mlp
+
+
+class PixelTrunk(nn.Module):
+    """A lean CNN: a 4x4 stride-4 "patchify" stem, then `depth` 3x3 stride-2 convolutions.
+
+    The stem cuts the resolution 4x in one cheap layer, which is what keeps a 64x64 update within a
+    CPU budget; the stride-2 layers then mix neighbouring patches.
+    """
+
+    def __init__(self, in_channels: int, size: int, channels: int, depth: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 4, stride=4), nn.ReLU()]
+        c = channels
+        for i in range(depth):
+            out = channels * 2 if i == 0 else c
+            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.ReLU()]
+            c = out
+        layers.append(nn.Flatten())
+        self.net = nn.Sequential(*layers)
+        with torch.no_grad():
+            self.out_dim = self.net(torch.zeros(1, in_channels, size, size)).shape[1]
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """`(B, C, H, W)` uint8 -> features `(B, out_dim)`."""
+        x = pixels.float().div_(255.0).sub_(0.5)
+        return self.net(x)
+
+
+class Encoder(nn.Module):
+    """State MLP, pixel CNN or both fused, then a linear map to the latent and its normalisation.
+
+    Args:
+        obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
+        cfg: the world model config.
+    """
+
+    def __init__(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig):
+        super().__init__()
+        unknown = set(obs_shapes) - {"state", "pixels"}
+        if unknown or not obs_shapes:
+            raise ValueError(f"observation keys must be 'state' and/or 'pixels', got {sorted(obs_shapes)}")
+        self.keys = tuple(sorted(obs_shapes))
+        features = 0
+        if "state" in obs_shapes:
+            self.state_net = mlp(obs_shapes["state"][0], cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
+            features += cfg.hidden_dim
+        if "pixels" in obs_shapes:
+            c, h, w = obs_shapes["pixels"]
+            if h != w:
+                raise ValueError(f"pixel observations must be square, got {h}x{w}")
+            self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth)
+            features += self.pixel_net.out_dim
+        self.head = nn.Sequential(nn.Mish(), nn.Linear(features, cfg.latent_dim))
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """obs (see module docstring) -> z `(B, D)`."""
+        parts = []
+        if "state" in self.keys:
+            parts.append(self.state_net(obs["state"]))
+        if "pixels" in self.keys:
+            parts.append(self.pixel_net(obs["pixels"]))
+        x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+        return self.norm(self.head(x))
+
+
+def stack_frames(pixels: torch.Tensor, k: int) -> torch.Tensor:
+    """Stack each frame with its `k-1` predecessors as channels (the first frame is repeated).
+
+    Args:
+        pixels: `(T, B, 3, H, W)`.
+
+    Returns:
+        `(T, B, 3k, H, W)`, oldest frame first.
+    """
+    if k == 1:
+        return pixels
+    padded = torch.cat([pixels[:1].expand(k - 1, *pixels.shape[1:]), pixels], dim=0)  # (T+k-1, B, 3, H, W)
+    return torch.cat([padded[i : i + pixels.shape[0]] for i in range(k)], dim=2)

@@ -1,0 +1,74 @@
+"""Small building blocks: MLPs, latent normalisations, a vectorised ensemble of linear layers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SimNorm(nn.Module):
+    """Simplicial normalisation (TD-MPC2): softmax over consecutive groups of `group` dimensions."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        shape = z.shape
+        z = z.reshape(*shape[:-1], -1, self.group)  # (..., D/g, g)
+        return F.softmax(z, dim=-1).reshape(shape)
+
+
+def latent_norm(kind: str, dim: int, group: int) -> nn.Module:
+    """The normalisation applied to every latent the model emits."""
+    if kind == "simnorm":
+        return SimNorm(group)
+    if kind == "layernorm":
+        return nn.LayerNorm(dim, elementwise_affine=False)
+    return nn.Identity()
+
+
+def mlp(
+    in_dim: int, hidden: int, out_dim: int, layers: int, *, out_norm: nn.Module | None = None
+) -> nn.Sequential:
+    """`layers` hidden layers of Linear -> LayerNorm -> Mish, then a Linear to `out_dim`."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers):
+        mods += [nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.Mish()]
+        dim = hidden
+    mods.append(nn.Linear(dim, out_dim))
+    if out_norm is not None:
+        mods.append(out_norm)
+    return nn.Sequential(*mods)
+
+
+class EnsembleLinear(nn.Module):
+    """K independent linear layers applied in one batched matmul: `(K, N, in) -> (K, N, out)`."""
+
+    def __init__(self, k: int, in_dim: int, out_dim: int):
+        super().__init__()
+        bound = 1 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(k, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(k, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+def ensemble_mlp(k: int, in_dim: int, hidden: int, out_dim: int, layers: int) -> nn.Sequential:
+    """An ensemble of K MLPs (as `mlp`), vectorised: input `(K, N, in)`."""
+    mods: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(layers):
+        mods += [EnsembleLinear(k, dim, hidden), nn.LayerNorm(hidden), nn.Mish()]
+        dim = hidden
+    mods.append(EnsembleLinear(k, dim, out_dim))
+    return nn.Sequential(*mods)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

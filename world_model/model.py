@@ -1,0 +1,224 @@
+"""The JEPA world model: encode, predict and roll out in latent space, and its training loss.
+
+No pixel is ever reconstructed for training: the prediction target is the latent of the next
+observation from a target encoder (an EMA copy, or the encoder itself under stop-gradient), and
+collapse is prevented by a measured anti-collapse term (VICReg or SIGReg).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from world_model.batch import Batch
+from world_model.config import WorldModelConfig
+from world_model.encoders import Encoder, stack_frames
+from world_model.heads import RewardHead, TerminationHead, TwoHot, ValueEnsemble
+from world_model.layers import count_parameters, mlp
+from world_model.predictor import Predictor
+from world_model.probe import ProbeDecoder
+from world_model.regularisers import Sync, _identity, collapse_metrics, sigreg, vicreg
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, *x.shape[2:])  # (T, B, ...) -> (T*B, ...)
+
+
+class WorldModel(nn.Module):
+    """Encoder, predictor, target encoder and optional heads.
+
+    Args:
+        obs_shapes: `{"state": (S,), "pixels": (3, H, W)}` (either or both), from the env's spaces.
+        action_dim: A.
+        cfg: the architecture and loss settings.
+    """
+
+    def __init__(self, obs_shapes: dict[str, tuple[int, ...]], action_dim: int, cfg: WorldModelConfig):
+        super().__init__()
+        self.cfg, self.action_dim = cfg, action_dim
+        self.encoder = Encoder(obs_shapes, cfg)
+        self.target_encoder = (
+            copy.deepcopy(self.encoder).requires_grad_(False) if cfg.target == "ema" else None
+        )
+        self.predictor = Predictor(cfg, action_dim)
+        self.two_hot = TwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
+        self.reward = RewardHead(cfg, action_dim) if cfg.reward_head else None
+        self.values = ValueEnsemble(cfg, action_dim) if cfg.num_values else None
+        self.termination = TerminationHead(cfg) if cfg.termination_head else None
+        d = cfg.latent_dim
+        self.inverse = mlp(2 * d, cfg.hidden_dim, action_dim, 1) if cfg.inverse_dynamics > 0 else None
+        with_probe = cfg.probe_size > 0 and "pixels" in obs_shapes
+        self.probe = ProbeDecoder(d, cfg.hidden_dim, cfg.probe_size) if with_probe else None
+
+    # ---------------------------------------------------------------- contracts
+    def _prepare(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: obs[k] for k in self.encoder.keys}
+
+    def encode(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """obs `{"state": (B, S), "pixels": (B, 3k, H, W) uint8}` -> z `(B, D)`."""
+        return self.encoder(self._prepare(obs))
+
+    @torch.no_grad()
+    def encode_target(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Latents `(B, D)` from the target encoder, without gradient."""
+        encoder = self.target_encoder if self.target_encoder is not None else self.encoder
+        return encoder(self._prepare(obs))
+
+    def predict(self, z: torch.Tensor, a: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
+        """z `(B, D)`, a `(B, A)` [, past `(h-1, B, D)`] -> z' `(B, D)`."""
+        return self.predictor(z, a, past)
+
+    def rollout(
+        self, z0: torch.Tensor, actions: torch.Tensor, past: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Roll the predictor forward: z0 `(B, D)`, actions `(H, B, A)` -> zs `(H+1, B, D)`, zs[0] = z0."""
+        zs = [z0]
+        history = [] if past is None else list(past)
+        for a in actions:
+            window = (
+                torch.stack(history[-(self.cfg.history - 1) :]) if self.cfg.history > 1 and history else None
+            )
+            zs.append(self.predictor(zs[-1], a, window))
+            history.append(zs[-2])
+        return torch.stack(zs)
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        """target <- target + tau * (online - target); call after each optimiser step."""
+        if self.target_encoder is None:
+            return
+        for t, o in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
+            t.lerp_(o, self.cfg.ema_tau)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Trainable parameters per part (the target encoder is not trained)."""
+        parts = {
+            "encoder": self.encoder,
+            "predictor": self.predictor,
+            "reward": self.reward,
+            "values": self.values,
+            "termination": self.termination,
+            "inverse": self.inverse,
+            "probe": self.probe,
+        }
+        counts = {k: count_parameters(m) for k, m in parts.items() if m is not None}
+        counts["total"] = sum(counts.values())
+        return counts
+
+    # ---------------------------------------------------------------- training signal
+    def _stacked(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if "pixels" in obs and self.cfg.frame_stack > 1:
+            return {**obs, "pixels": stack_frames(obs["pixels"], self.cfg.frame_stack)}
+        return obs
+
+    def _step_weights(self, horizon: int, device) -> torch.Tensor:
+        w = self.cfg.rho ** torch.arange(horizon, device=device, dtype=torch.float32)
+        return w / w.sum()  # (T,)
+
+    def loss(
+        self, batch: Batch, *, generator: torch.Generator | None = None, sync: Sync = _identity
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The JEPA loss on a batch of sequences.
+
+        Terms: the multi-step latent prediction loss (rollout from the first encoded frame against the
+        target latents, discounted by `rho` per step), optional teacher forcing, the anti-collapse
+        term, and optional inverse-dynamics, smoothness, reward, termination and probe terms.
+
+        Args:
+            batch: sequences `(T, B, ...)` (see `Batch`).
+            generator: randomness for SIGReg's directions (required with `anti_collapse="sigreg"`).
+            sync: averages batch statistics over processes in distributed training.
+
+        Returns:
+            `(loss, metrics)`; metrics are detached floats, collapse measures included.
+        """
+        cfg = self.cfg
+        obs = self._stacked(batch.obs)
+        T, B = batch.action.shape[:2]
+        first = {k: v[0] for k, v in obs.items()}
+        rest = {k: _flat(v[1:]) for k, v in obs.items()}
+        z_all = None
+        if cfg.teacher_forcing > 0:
+            z_all = self.encode({k: _flat(v) for k, v in obs.items()}).view(T + 1, B, -1)
+            z0 = z_all[0]
+        else:
+            z0 = self.encode(first)
+        targets = self.encode_target(rest).view(T, B, -1)  # (T, B, D), no gradient
+        zs = self.rollout(z0, batch.action)  # (T+1, B, D)
+        w = self._step_weights(T, z0.device)
+        per_step = (zs[1:] - targets).pow(2).mean(dim=(1, 2))  # (T,)
+        pred_loss = (w * per_step).sum()
+        total = pred_loss
+        metrics = {"pred_loss": pred_loss.item(), "pred_loss_last": per_step[-1].item()}
+
+        if z_all is not None:
+            tf = self.predict(_flat(z_all[:-1]), _flat(batch.action)).view(T, B, -1)
+            tf_loss = (tf - targets).pow(2).mean()
+            total = total + cfg.teacher_forcing * tf_loss
+            metrics["tf_loss"] = tf_loss.item()
+
+        online = _flat(z_all) if z_all is not None else z0  # latents with gradient into the encoder
+        total = total + self._anti_collapse(online, generator, sync, metrics)
+        total = total + self._auxiliary(batch, obs, z0, z_all, targets, zs, w, metrics)
+        metrics.update(collapse_metrics(z0))
+        metrics["wm_loss"] = total.item()
+        return total, metrics
+
+    def _anti_collapse(self, z, generator, sync, metrics) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.anti_collapse == "none":
+            return z.new_zeros(())
+        if cfg.anti_collapse == "vicreg":
+            term, stats = vicreg(
+                z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync
+            )
+        else:
+            if generator is None:
+                raise ValueError("anti_collapse='sigreg' draws random directions: pass generator= to loss()")
+            term, stats = sigreg(
+                z, directions=cfg.sigreg_directions, knots=cfg.sigreg_knots, generator=generator, sync=sync
+            )
+        metrics.update(stats)
+        metrics["anti_collapse"] = term.item()
+        return cfg.anti_collapse_weight * term
+
+    def _auxiliary(self, batch, obs, z0, z_all, targets, zs, w, metrics) -> torch.Tensor:
+        cfg = self.cfg
+        total = z0.new_zeros(())
+        if self.inverse is not None:
+            # PLDM: actions must be recoverable from consecutive *encoded* latents, so the encoder
+            # cannot drop what the action changes.
+            pairs = (
+                torch.cat([z_all[:-1], z_all[1:]], -1)
+                if z_all is not None
+                else torch.cat([z0, targets[0]], -1)
+            )
+            acts = batch.action if z_all is not None else batch.action[0]
+            idm = F.mse_loss(self.inverse(pairs), acts)
+            total = total + cfg.inverse_dynamics * idm
+            metrics["idm_loss"] = idm.item()
+        if cfg.smoothness > 0:
+            seq = z_all if z_all is not None else zs
+            smooth = (seq[1:] - seq[:-1]).pow(2).sum(-1).mean()
+            total = total + cfg.smoothness * smooth
+            metrics["smooth_loss"] = smooth.item()
+        if self.reward is not None and batch.reward is not None:
+            logits = self.reward(_flat(zs[:-1]), _flat(batch.action)).view(*batch.reward.shape, -1)
+            r_loss = (w * self.two_hot.loss(logits, batch.reward).mean(1)).sum()
+            total = total + cfg.reward_weight * r_loss
+            metrics["reward_loss"] = r_loss.item()
+        if self.termination is not None and batch.terminated is not None:
+            t_loss = F.binary_cross_entropy_with_logits(
+                self.termination(_flat(zs[1:])), _flat(batch.terminated)
+            )
+            total = total + cfg.termination_weight * t_loss
+            metrics["termination_loss"] = t_loss.item()
+        if self.probe is not None:
+            latents = torch.cat([z0.detach().unsqueeze(0), targets])  # (T+1, B, D), all detached
+            p_loss = self.probe.loss(_flat(latents), _flat(obs["pixels"]))
+            total = total + p_loss
+            metrics["probe_loss"] = p_loss.item()
+        return total
