@@ -6,6 +6,7 @@ import functools
 
 import gymnasium as gym
 import numpy as np
+from dm_env import StepType
 
 from envs.registry import TaskSpec, register
 from envs.rendering import FrameRenderer
@@ -28,6 +29,7 @@ MANIPULATION = {"manipulator", "finger", "ball_in_cup", "reacher", "stacker"}
 # The quadruped is only framed well by its third camera (as in DrQ and TD-MPC2).
 CAMERAS = {"quadruped": 2}
 DMC_ACTION_REPEAT = 2
+LAST = StepType.LAST
 
 
 class DMCEnv(gym.Env):
@@ -80,8 +82,8 @@ class DMCEnv(gym.Env):
     def _observe(self, dm_obs) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if "state" in self._obs_mode:
-            # One float64 concatenate then one cast: the cheapest path on the per-step hot path.
-            out["state"] = np.concatenate([np.ravel(v) for v in dm_obs.values()]).astype(np.float32)
+            # One flattening, casting concatenate: the cheapest path on the per-step hot path.
+            out["state"] = np.concatenate(list(dm_obs.values()), axis=None, dtype=np.float32)
         if "pixels" in self._obs_mode:
             # (H, W, 3) -> (3, H, W), copied so that observations never share memory.
             out["pixels"] = np.ascontiguousarray(self._frame("obs", self._size).transpose(2, 0, 1))
@@ -97,15 +99,14 @@ class DMCEnv(gym.Env):
 
     def step(self, action):
         native = self._scale(action)
-        reward, steps = 0.0, 0
-        while steps < self._repeat:
-            time_step = self._env.step(native)
-            reward += time_step.reward
-            steps += 1
-            if time_step.step_type == 2:  # StepType.LAST
+        env_step, reward = self._env.step, 0.0
+        for steps in range(1, self._repeat + 1):  # noqa: B007 - `steps` is reported after the loop
+            time_step = env_step(native)
+            reward += time_step.reward or 0.0  # None only on an auto-reset step
+            if time_step.step_type is LAST:
                 break
         # dm_control ends episodes with discount 0 on termination and 1 on its time limit.
-        last = time_step.step_type == 2
+        last = time_step.step_type is LAST
         terminated = bool(last and time_step.discount == 0)
         truncated = last and not terminated
         obs = self._observe(time_step.observation)
@@ -131,9 +132,7 @@ def _make_suite_env(domain: str, task: str, *, obs: str, size: int, action_repea
     # until `reset(seed=...)` reseeds the task.
     dm_env = suite.load(domain, task, task_kwargs={"random": 0}, environment_kwargs=kwargs or None)
     dm_env.task._random = np.random.RandomState()
-    return DMCEnv(
-        dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size
-    )
+    return DMCEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)
 
 
 def _tags(domain: str) -> frozenset[str]:

@@ -35,9 +35,7 @@ class GymEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(
-        self, gym_id: str, *, obs: str, size: int, action_repeat: int, render_size: int = 256, **kwargs
-    ):
+    def __init__(self, gym_id: str, *, obs: str, size: int, action_repeat: int, render_size: int = 256, **kwargs):
         env = gym.make(gym_id, **kwargs)
         self._mujoco = hasattr(env.unwrapped, "model") and hasattr(env.unwrapped, "data")
         if not self._mujoco and "rgb_array" in env.metadata.get("render_modes", []):
@@ -126,9 +124,7 @@ def _factory(gym_id: str, **kwargs) -> GymEnv:
 def make_gym_spec(gym_id: str, family: str | None = None) -> TaskSpec:
     """A spec for any Gymnasium id (action repeat 1, as Gymnasium's own step)."""
     tags = {"gym"} | ({family} if family else set())
-    return TaskSpec(
-        f"gym/{gym_id}", functools.partial(_factory, gym_id), frozenset(tags), 1, f"Gymnasium {gym_id}"
-    )
+    return TaskSpec(f"gym/{gym_id}", functools.partial(_factory, gym_id), frozenset(tags), 1, f"Gymnasium {gym_id}")
 
 
 def register_mujoco_tasks() -> None:

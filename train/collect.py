@@ -48,9 +48,7 @@ class _Recorder:
         self.rng = np.random.default_rng([seed, index, 1])
         self.previous = np.zeros(action_dim, np.float32)
         self.obs = {k: [obs[k]] for k in OBS_KEYS if k in obs}
-        self.steps: dict[str, list] = {
-            k: [] for k in ("action", "reward", "terminated", "truncated", "env_steps")
-        }
+        self.steps: dict[str, list] = {k: [] for k in ("action", "reward", "terminated", "truncated", "env_steps")}
 
     def add(self, action, obs, reward, terminated, truncated, env_steps) -> None:
         for key in self.obs:
@@ -114,9 +112,7 @@ def collect(cfg: CollectConfig) -> EpisodeStore:
         seeds = [episode_seed(cfg.seed, j) if j is not None else None for j in indices]
         obs, _ = venv.reset(seed=seeds, options={"reset_mask": mask})
         for i in np.flatnonzero(mask):
-            slots[i] = (
-                _Recorder(indices[i], _slot(obs, i), action_dim, cfg.seed) if indices[i] is not None else None
-            )
+            slots[i] = _Recorder(indices[i], _slot(obs, i), action_dim, cfg.seed) if indices[i] is not None else None
 
     start(np.ones(n, bool))
     try:

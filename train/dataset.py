@@ -69,9 +69,7 @@ class EpisodeStore:
                     )
             self.meta = existing
         elif meta is None:
-            raise FileNotFoundError(
-                f"no dataset at {self.root} (meta.json missing); write one with `collect`"
-            )
+            raise FileNotFoundError(f"no dataset at {self.root} (meta.json missing); write one with `collect`")
         else:
             self.meta = {**meta, "format_version": FORMAT_VERSION}
             atomic_write_json(meta_path, self.meta)

@@ -85,15 +85,11 @@ class WorldModelConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"world model {name}={getattr(self, name)!r}; choose one of {allowed}")
         if self.latent_norm == "simnorm" and self.latent_dim % self.simnorm_group:
-            raise ValueError(
-                f"latent_dim {self.latent_dim} must be a multiple of simnorm_group {self.simnorm_group}"
-            )
+            raise ValueError(f"latent_dim {self.latent_dim} must be a multiple of simnorm_group {self.simnorm_group}")
         if self.history < 1 or self.frame_stack < 1:
             raise ValueError("history and frame_stack must be >= 1")
         if self.history > 1 and self.teacher_forcing > 0:
-            raise ValueError(
-                "teacher_forcing needs history=1 (a one-step loss has no history to condition on)"
-            )
+            raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")
 
 
 PRESETS: dict[str, dict] = {

@@ -65,7 +65,7 @@ class Encoder(nn.Module):
                 raise ValueError(f"pixel observations must be square, got {h}x{w}")
             self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth)
             features += self.pixel_net.out_dim
-        self.head = nn.Sequential(nn.Mish(), nn.Linear(features, cfg.latent_dim))
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(features, cfg.latent_dim))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -67,9 +67,7 @@ class ValueEnsemble(nn.Module):
     def __init__(self, cfg: WorldModelConfig, action_dim: int):
         super().__init__()
         self.k = cfg.num_values
-        self.net = ensemble_mlp(
-            self.k, cfg.latent_dim + action_dim, cfg.hidden_dim, cfg.num_bins, cfg.mlp_layers
-        )
+        self.net = ensemble_mlp(self.k, cfg.latent_dim + action_dim, cfg.hidden_dim, cfg.num_bins, cfg.mlp_layers)
         nn.init.zeros_(self.net[-1].weight)
 
     def forward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

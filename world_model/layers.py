@@ -31,14 +31,15 @@ def latent_norm(kind: str, dim: int, group: int) -> nn.Module:
     return nn.Identity()
 
 
-def mlp(
-    in_dim: int, hidden: int, out_dim: int, layers: int, *, out_norm: nn.Module | None = None
-) -> nn.Sequential:
-    """`layers` hidden layers of Linear -> LayerNorm -> Mish, then a Linear to `out_dim`."""
+def mlp(in_dim: int, hidden: int, out_dim: int, layers: int, *, out_norm: nn.Module | None = None) -> nn.Sequential:
+    """`layers` hidden layers of Linear -> LayerNorm -> SiLU, then a Linear to `out_dim`.
+
+    SiLU rather than TD-MPC2's Mish: as smooth (gradient planning needs that) and 5x cheaper on a CPU.
+    """
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers):
-        mods += [nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.Mish()]
+        mods += [nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.SiLU()]
         dim = hidden
     mods.append(nn.Linear(dim, out_dim))
     if out_norm is not None:
@@ -64,7 +65,7 @@ def ensemble_mlp(k: int, in_dim: int, hidden: int, out_dim: int, layers: int) ->
     mods: list[nn.Module] = []
     dim = in_dim
     for _ in range(layers):
-        mods += [EnsembleLinear(k, dim, hidden), nn.LayerNorm(hidden), nn.Mish()]
+        mods += [EnsembleLinear(k, dim, hidden), nn.LayerNorm(hidden), nn.SiLU()]
         dim = hidden
     mods.append(EnsembleLinear(k, dim, out_dim))
     return nn.Sequential(*mods)

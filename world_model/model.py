@@ -40,9 +40,7 @@ class WorldModel(nn.Module):
         super().__init__()
         self.cfg, self.action_dim = cfg, action_dim
         self.encoder = Encoder(obs_shapes, cfg)
-        self.target_encoder = (
-            copy.deepcopy(self.encoder).requires_grad_(False) if cfg.target == "ema" else None
-        )
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False) if cfg.target == "ema" else None
         self.predictor = Predictor(cfg, action_dim)
         self.two_hot = TwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
         self.reward = RewardHead(cfg, action_dim) if cfg.reward_head else None
@@ -71,16 +69,12 @@ class WorldModel(nn.Module):
         """z `(B, D)`, a `(B, A)` [, past `(h-1, B, D)`] -> z' `(B, D)`."""
         return self.predictor(z, a, past)
 
-    def rollout(
-        self, z0: torch.Tensor, actions: torch.Tensor, past: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
         """Roll the predictor forward: z0 `(B, D)`, actions `(H, B, A)` -> zs `(H+1, B, D)`, zs[0] = z0."""
         zs = [z0]
         history = [] if past is None else list(past)
         for a in actions:
-            window = (
-                torch.stack(history[-(self.cfg.history - 1) :]) if self.cfg.history > 1 and history else None
-            )
+            window = torch.stack(history[-(self.cfg.history - 1) :]) if self.cfg.history > 1 and history else None
             zs.append(self.predictor(zs[-1], a, window))
             history.append(zs[-2])
         return torch.stack(zs)
@@ -172,9 +166,7 @@ class WorldModel(nn.Module):
         if cfg.anti_collapse == "none":
             return z.new_zeros(())
         if cfg.anti_collapse == "vicreg":
-            term, stats = vicreg(
-                z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync
-            )
+            term, stats = vicreg(z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync)
         else:
             if generator is None:
                 raise ValueError("anti_collapse='sigreg' draws random directions: pass generator= to loss()")
@@ -191,11 +183,7 @@ class WorldModel(nn.Module):
         if self.inverse is not None:
             # PLDM: actions must be recoverable from consecutive *encoded* latents, so the encoder
             # cannot drop what the action changes.
-            pairs = (
-                torch.cat([z_all[:-1], z_all[1:]], -1)
-                if z_all is not None
-                else torch.cat([z0, targets[0]], -1)
-            )
+            pairs = torch.cat([z_all[:-1], z_all[1:]], -1) if z_all is not None else torch.cat([z0, targets[0]], -1)
             acts = batch.action if z_all is not None else batch.action[0]
             idm = F.mse_loss(self.inverse(pairs), acts)
             total = total + cfg.inverse_dynamics * idm
@@ -211,9 +199,7 @@ class WorldModel(nn.Module):
             total = total + cfg.reward_weight * r_loss
             metrics["reward_loss"] = r_loss.item()
         if self.termination is not None and batch.terminated is not None:
-            t_loss = F.binary_cross_entropy_with_logits(
-                self.termination(_flat(zs[1:])), _flat(batch.terminated)
-            )
+            t_loss = F.binary_cross_entropy_with_logits(self.termination(_flat(zs[1:])), _flat(batch.terminated))
             total = total + cfg.termination_weight * t_loss
             metrics["termination_loss"] = t_loss.item()
         if self.probe is not None:

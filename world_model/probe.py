@@ -16,9 +16,7 @@ class ProbeDecoder(nn.Module):
     def __init__(self, latent_dim: int, hidden_dim: int, size: int):
         super().__init__()
         self.size = size
-        self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden_dim), nn.Mish(), nn.Linear(hidden_dim, 3 * size * size)
-        )
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, 3 * size * size))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(z.detach())).view(-1, 3, self.size, self.size)

@@ -131,6 +131,4 @@ def make_goal_env(
 ) -> GoalEnv:
     """Assemble a goal env from a physics, a task and the episode's time budget."""
     dm_env = control.Environment(physics, task, time_limit=time_limit, control_timestep=control_timestep)
-    return GoalEnv(
-        dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size
-    )
+    return GoalEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)

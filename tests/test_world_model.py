@@ -1,0 +1,226 @@
+"""World model: shapes, rollout, target encoder, learning on a linear toy, collapse, probe isolation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from tests.toys import LinearToy
+from world_model import Batch, WorldModel, preset
+from world_model.encoders import stack_frames
+from world_model.heads import TwoHot
+from world_model.regularisers import collapse_metrics, sigreg, vicreg
+
+torch.set_num_threads(1)
+A = 3
+
+
+def _obs(shapes, lead=(5,), g=None):
+    g = g or torch.Generator().manual_seed(0)
+    out = {}
+    if "state" in shapes:
+        out["state"] = torch.randn(*lead, *shapes["state"], generator=g)
+    if "pixels" in shapes:
+        out["pixels"] = torch.randint(0, 256, (*lead, *shapes["pixels"]), generator=g, dtype=torch.uint8)
+    return out
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        {"state": (7,)},
+        {"pixels": (3, 64, 64)},
+        {"pixels": (3, 84, 84)},
+        {"pixels": (3, 96, 96)},
+        {"state": (7,), "pixels": (3, 64, 64)},
+    ],
+    ids=["state", "pixels64", "pixels84", "pixels96", "state+pixels"],
+)
+@pytest.mark.parametrize("norm", ["simnorm", "layernorm", "none"])
+def test_encode_shapes_and_dtypes(shapes, norm):
+    wm = WorldModel(shapes, A, preset("tiny", latent_norm=norm, latent_dim=16))
+    z = wm.encode(_obs(shapes))
+    assert z.shape == (5, 16) and z.dtype == torch.float32
+    if norm == "simnorm":
+        torch.testing.assert_close(z.view(5, -1, 8).sum(-1), torch.ones(5, 2))
+
+
+def test_frame_stack():
+    shapes = {"pixels": (3, 64, 64)}
+    wm = WorldModel(shapes, A, preset("tiny", frame_stack=3))
+    pixels = torch.randint(0, 256, (4, 2, 3, 64, 64), dtype=torch.uint8)
+    stacked = stack_frames(pixels, 3)
+    assert stacked.shape == (4, 2, 9, 64, 64)
+    torch.testing.assert_close(stacked[2, :, :3], pixels[0])  # oldest first
+    torch.testing.assert_close(stacked[2, :, 6:], pixels[2])
+    torch.testing.assert_close(stacked[0, :, :3], pixels[0])  # padded by repeating the first frame
+    assert wm.encode({"pixels": stacked[0]}).shape == (2, 16)
+    loss, _ = wm.loss(Batch({"pixels": pixels}, torch.zeros(3, 2, A)))
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("history", [1, 3])
+def test_rollout_equals_repeated_predict(history):
+    wm = WorldModel({"state": (7,)}, A, preset("tiny", history=history))
+    z0 = wm.encode(_obs({"state": (7,)}, lead=(4,)))
+    actions = torch.rand(5, 4, A) * 2 - 1
+    zs = wm.rollout(z0, actions)
+    assert zs.shape == (6, 4, 16)
+    z, past = z0, []
+    for t in range(5):
+        window = torch.stack(past[-(history - 1) :]) if history > 1 and past else None
+        nxt = wm.predict(z, actions[t], window)
+        torch.testing.assert_close(zs[t + 1], nxt)
+        past.append(z)
+        z = nxt
+
+
+def test_target_encoder_gets_no_gradient_and_follows_ema():
+    toy = LinearToy(generator=torch.Generator().manual_seed(0))
+    wm = WorldModel({"state": (12,)}, 2, preset("tiny", ema_tau=0.1))
+    batch, _ = toy.batch(16, 3, torch.Generator().manual_seed(1))
+    before = [p.clone() for p in wm.target_encoder.parameters()]
+    loss, _ = wm.loss(batch)
+    loss.backward()
+    assert all(p.grad is None for p in wm.target_encoder.parameters())
+    assert all(p.grad is not None for p in wm.encoder.parameters())
+    with torch.no_grad():
+        for p in wm.encoder.parameters():
+            p.add_(1.0)
+    wm.update_target()
+    for old, new, online in zip(before, wm.target_encoder.parameters(), wm.encoder.parameters(), strict=True):
+        torch.testing.assert_close(new, old + 0.1 * (online - old))
+
+
+def _noise_batch(g: torch.Generator) -> Batch:
+    # Every observation is fresh noise: nothing about the next one is predictable, so a constant
+    # latent is the trivial minimiser of the prediction loss.
+    return Batch({"state": torch.randn(4, 128, 12, generator=g)}, torch.rand(3, 128, 2, generator=g) * 2 - 1)
+
+
+def _train(cfg, steps, seed=0, lr=2e-3, noise=False):
+    toy = LinearToy(generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)
+    wm = WorldModel({"state": (12,)}, 2, cfg)
+    opt = torch.optim.Adam(wm.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed + 1)
+    history = []
+    for _ in range(steps):
+        batch = _noise_batch(g) if noise else toy.batch(128, 3, g)[0]
+        loss, metrics = wm.loss(batch, generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        wm.update_target()
+        history.append(metrics)
+    return wm, toy, history
+
+
+def _r2_linear_probe(wm, toy) -> float:
+    batch, states = toy.batch(2048, 1, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        z = wm.encode({"state": batch.obs["state"][0]})
+    x = states[0]
+    feats = torch.cat([z, torch.ones(len(z), 1)], 1)
+    half = len(z) // 2
+    w = torch.linalg.lstsq(feats[:half], x[:half]).solution
+    residual = x[half:] - feats[half:] @ w
+    return 1 - (residual.pow(2).sum() / (x[half:] - x[half:].mean(0)).pow(2).sum()).item()
+
+
+def test_learns_linear_toy_and_latent_recovers_state():
+    cfg = preset("tiny", latent_dim=16, hidden_dim=64, anti_collapse="vicreg", vicreg_std_target=0.8)
+    wm, toy, hist = _train(cfg, steps=300)
+    first, last = hist[0]["pred_loss"], sum(h["pred_loss"] for h in hist[-10:]) / 10
+    assert last < first / 10, (first, last)
+    assert _r2_linear_probe(wm, toy) > 0.9
+
+
+def test_collapse_is_measured_and_prevented():
+    base = preset("tiny", latent_dim=16, hidden_dim=64, target="stopgrad", latent_norm="none")
+    _, _, collapsed = _train(dataclasses.replace(base, anti_collapse="none"), steps=200, lr=1e-2, noise=True)
+    vic = dataclasses.replace(base, anti_collapse="vicreg", vicreg_std_target=0.8)
+    _, _, healthy = _train(vic, steps=200, lr=1e-2, noise=True)
+    assert collapsed[-1]["z_std"] < 0.3 * collapsed[0]["z_std"], "without the term the latent collapses"
+    assert collapsed[-1]["z_std"] < 0.1 * healthy[-1]["z_std"]
+    assert healthy[-1]["z_std_min"] > 0.3 and healthy[-1]["z_rank"] > 3
+
+
+def test_sigreg_prefers_gaussian_latents():
+    g = torch.Generator().manual_seed(0)
+    gauss = torch.randn(512, 16, generator=g)
+    collapsed = torch.zeros(512, 16) + 0.01 * torch.randn(512, 16, generator=g)
+    lg, _ = sigreg(gauss, directions=64, knots=17, generator=torch.Generator().manual_seed(1))
+    lc, _ = sigreg(collapsed, directions=64, knots=17, generator=torch.Generator().manual_seed(1))
+    assert lg < 0.1 * lc
+    a, _ = sigreg(gauss, directions=64, knots=17, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, lg)  # same generator seed, same directions
+
+
+def test_sigreg_training_keeps_rank():
+    cfg = preset(
+        "tiny",
+        latent_dim=16,
+        hidden_dim=64,
+        target="stopgrad",
+        anti_collapse="sigreg",
+        anti_collapse_weight=0.1,
+        latent_norm="none",
+    )
+    _, _, hist = _train(cfg, steps=150, lr=5e-3)
+    assert hist[-1]["z_std_min"] > 0.2 and hist[-1]["z_rank"] > 3
+
+
+def test_vicreg_variance_term():
+    z = torch.randn(256, 8)
+    loss_spread, _ = vicreg(z, std_target=1.0, cov_weight=0.0)
+    loss_flat, _ = vicreg(z * 0.01, std_target=1.0, cov_weight=0.0)
+    assert loss_spread < 0.1 < loss_flat
+
+
+def test_collapse_metrics():
+    m = collapse_metrics(torch.randn(1000, 8))
+    assert m["z_rank"] > 7.5 and abs(m["z_std"] - 1) < 0.1
+    line = torch.randn(1000, 1) * torch.ones(1, 8)
+    assert collapse_metrics(line)["z_rank"] < 1.1
+
+
+def test_probe_gradients_do_not_reach_encoder():
+    shapes = {"pixels": (3, 64, 64)}
+    wm = WorldModel(shapes, A, preset("tiny", probe_size=8))
+    pixels = torch.randint(0, 256, (3, 4, 3, 64, 64), dtype=torch.uint8)
+    z = wm.encode({"pixels": pixels[0]})
+    wm.probe.loss(z, pixels[0]).backward()
+    assert all(p.grad is None for p in wm.encoder.parameters())
+    assert all(p.grad is not None for p in wm.probe.parameters())
+    _, metrics = wm.loss(Batch({"pixels": pixels}, torch.zeros(2, 4, A)))
+    assert "probe_loss" in metrics
+
+
+def test_heads_and_two_hot():
+    two_hot = TwoHot(101, -10, 10)
+    x = torch.tensor([-50.0, -1.0, 0.0, 0.3, 7.0, 300.0])
+    target = two_hot.encode(x)
+    torch.testing.assert_close(target.sum(-1), torch.ones(6))
+    decoded = two_hot.decode(torch.log(target.clamp_min(1e-12)))
+    torch.testing.assert_close(decoded, x, rtol=1e-3, atol=1e-3)
+    wm = WorldModel({"state": (7,)}, A, preset("tiny", reward_head=True, num_values=4, termination_head=True))
+    z, a = torch.randn(5, 16), torch.rand(5, A)
+    assert wm.reward(z, a).shape == (5, 21)
+    assert wm.values(z, a).shape == (4, 5, 21)
+    assert wm.termination(z).shape == (5,)
+    batch = Batch({"state": torch.randn(4, 5, 7)}, torch.rand(3, 5, A), torch.randn(3, 5), torch.zeros(3, 5))
+    _, metrics = wm.loss(batch)
+    assert {"reward_loss", "termination_loss", "z_std", "z_rank", "wm_loss"} <= set(metrics)
+
+
+def test_bad_config_is_explained():
+    with pytest.raises(ValueError, match="anti_collapse"):
+        preset("tiny", anti_collapse="barlow")
+    with pytest.raises(ValueError, match="tiny, default, large"):
+        preset("huge")
+    with pytest.raises(ValueError, match="generator"):
+        wm = WorldModel({"state": (7,)}, A, preset("tiny", anti_collapse="sigreg"))
+        wm.loss(Batch({"state": torch.randn(3, 4, 7)}, torch.zeros(2, 4, A)))
