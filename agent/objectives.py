@@ -1,0 +1,89 @@
+"""Objectives (energies, lower is better) over world-model rollouts.
+
+Contract: `objective(zs (H+1, N, D), actions (H, N, A), goal (N, D) | None) -> energy (N,)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Objective = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+class GoalEnergy:
+    """Distance between predicted latents and the goal latent.
+
+    Args:
+        metric: `l2` (squared Euclidean, as DINO-WM), `l1` (as V-JEPA 2-AC) or `cosine` (1 - cos).
+        steps: `final` (the last predicted latent) or `all` (mean over predicted steps 1..H).
+    """
+
+    def __init__(self, metric: str = "l2", steps: str = "final"):
+        if metric not in ("l1", "l2", "cosine"):
+            raise ValueError(f"goal metric {metric!r}; choose l1, l2 or cosine")
+        if steps not in ("final", "all"):
+            raise ValueError(f"goal steps {steps!r}; choose final or all")
+        self.metric, self.steps = metric, steps
+
+    def distance(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """`(..., N, D)` against `(N, D)` -> `(..., N)`."""
+        if self.metric == "l2":
+            return (z - goal).pow(2).sum(-1)
+        if self.metric == "l1":
+            return (z - goal).abs().sum(-1)
+        return 1 - F.cosine_similarity(z, goal.expand_as(z), dim=-1)
+
+    def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
+        if goal is None:
+            raise ValueError("a goal energy needs goal= (the goal's latent)")
+        pred = zs[-1] if self.steps == "final" else zs[1:]
+        d = self.distance(pred, goal)
+        return d if self.steps == "final" else d.mean(0)
+
+
+class RewardEnergy:
+    """Minus (discounted predicted rewards + discounted terminal value).
+
+    Args:
+        reward: `(z (N, D), a (N, A)) -> r (N,)`.
+        value: `(z (N, D)) -> V (N,)` at the final latent, or None.
+        discount: gamma.
+    """
+
+    def __init__(self, reward: Callable, value: Callable | None = None, discount: float = 0.99):
+        self.reward, self.value, self.discount = reward, value, discount
+
+    def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None = None) -> torch.Tensor:
+        H = actions.shape[0]
+        ret = zs.new_zeros(zs.shape[1])
+        for t in range(H):
+            ret = ret + self.discount**t * self.reward(zs[t], actions[t])
+        if self.value is not None:
+            ret = ret + self.discount**H * self.value(zs[H])
+        return -ret
+
+
+class ActionPenalty:
+    """Penalises large actions and, with `smoothness`, large changes between consecutive actions."""
+
+    def __init__(self, magnitude: float = 1.0, smoothness: float = 0.0):
+        self.magnitude, self.smoothness = magnitude, smoothness
+
+    def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None = None) -> torch.Tensor:
+        energy = self.magnitude * actions.pow(2).sum(-1).mean(0)  # (N,)
+        if self.smoothness and actions.shape[0] > 1:
+            energy = energy + self.smoothness * (actions[1:] - actions[:-1]).pow(2).sum(-1).mean(0)
+        return energy
+
+
+class WeightedSum:
+    """`sum_i w_i * objective_i`: e.g. a goal energy plus a small action penalty."""
+
+    def __init__(self, terms: Sequence[tuple[float, Objective]]):
+        self.terms = list(terms)
+
+    def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
+        return sum(w * f(zs, actions, goal) for w, f in self.terms)

@@ -1,0 +1,108 @@
+"""The cross-entropy method, with momentum and optional iCEM-style coloured noise."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from agent.planners.base import (
+    Dynamics,
+    Generators,
+    Objective,
+    PlanResult,
+    batch_problem,
+    colored_normal,
+    evaluate,
+    unbatch,
+)
+
+
+@dataclass(frozen=True)
+class CEMConfig:
+    """CEM settings.
+
+    Attributes:
+        horizon: H. samples: candidates per iteration. iterations: refits. elites: candidates refitted to.
+        init_std, min_std, max_std: the sampling std at start and its bounds.
+        momentum: weight of the previous mean/std in each refit (0 = plain CEM).
+        noise_beta: power-law exponent of the noise over time (0 white; iCEM uses 2-2.5).
+    """
+
+    horizon: int = 5
+    samples: int = 256
+    iterations: int = 6
+    elites: int = 32
+    init_std: float = 1.0
+    min_std: float = 0.05
+    max_std: float = 2.0
+    momentum: float = 0.1
+    noise_beta: float = 0.0
+
+
+class CEM:
+    """Samples Gaussian action sequences, refits mean and std to the lowest-energy elites.
+
+    The mean of the previous iteration is always one of the candidates, and the returned plan is the
+    best candidate seen, so the energy never gets worse across iterations.
+    """
+
+    def __init__(self, cfg: CEMConfig):
+        self.cfg = cfg
+
+    def plan(
+        self,
+        z0: torch.Tensor,
+        dynamics: Dynamics,
+        objective: Objective,
+        *,
+        goal: torch.Tensor | None = None,
+        init: torch.Tensor | None = None,
+        generator: Generators = None,
+    ) -> PlanResult:
+        """Plan from `z0 (G, D)` (or `(D,)`); `init (H, G, A)` warm-starts the mean."""
+        start = time.perf_counter()
+        cfg = self.cfg
+        z0, goal, single = batch_problem(z0, goal)
+        G, device, A = z0.shape[0], z0.device, _action_dim(init, dynamics, z0)
+        mean = _initial_mean(init, cfg.horizon, G, A, device, single)
+        std = torch.full_like(mean, cfg.init_std)
+        best_actions, best_energy = mean.clone(), torch.full((G,), float("inf"), device=device)
+        info: dict[str, float] = {}
+        for it in range(cfg.iterations):
+            noise = colored_normal(generator, G, (cfg.samples - 1, A, cfg.horizon), cfg.noise_beta, device)
+            noise = noise.permute(3, 0, 1, 2)  # (H, G, N-1, A)
+            cand = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
+            cand = torch.cat([mean.unsqueeze(2), cand], dim=2)  # (H, G, N, A)
+            energy = evaluate(z0, cand, dynamics, objective, goal)  # (G, N)
+            elite_e, idx = torch.topk(energy, cfg.elites, dim=1, largest=False)  # (G, K)
+            elites = torch.gather(cand, 2, idx[None, :, :, None].expand(cfg.horizon, G, cfg.elites, A))
+            better = elite_e[:, 0] < best_energy
+            best_energy = torch.where(better, elite_e[:, 0], best_energy)
+            best_actions = torch.where(better[None, :, None], elites[:, :, 0], best_actions)
+            m = cfg.momentum
+            mean = m * mean + (1 - m) * elites.mean(2)
+            std = (m * std + (1 - m) * elites.std(2)).clamp(cfg.min_std, cfg.max_std)
+            info[f"energy_it{it}"] = best_energy.mean().item()
+        info["energy"] = best_energy.mean().item()
+        info["time_ms"] = (time.perf_counter() - start) * 1e3
+        return unbatch(PlanResult(best_actions, best_energy, info, elites, std), single)
+
+
+def _action_dim(init: torch.Tensor | None, dynamics: Dynamics, z0: torch.Tensor) -> int:
+    if init is not None:
+        return init.shape[-1]
+    dim = getattr(dynamics, "action_dim", None)
+    if dim is None:
+        raise ValueError("pass init= or give the dynamics callable an `action_dim` attribute")
+    return dim
+
+
+def _initial_mean(init, horizon: int, G: int, A: int, device, single: bool) -> torch.Tensor:
+    if init is None:
+        return torch.zeros(horizon, G, A, device=device)
+    mean = init.unsqueeze(1) if single and init.dim() == 2 else init
+    if mean.shape != (horizon, G, A):
+        raise ValueError(f"init has shape {tuple(init.shape)}, expected (H={horizon}, G={G}, A={A})")
+    return mean.clamp(-1, 1).to(device)
