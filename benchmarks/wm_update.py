@@ -19,6 +19,8 @@ from world_model import Batch, WorldModel, preset
 MODELS = {
     "state": ({"state": (24,)}, dict(reward_head=True)),
     "pixels64": ({"pixels": (3, 64, 64)}, dict(reward_head=True)),
+    "state-medium": ({"state": (24,)}, dict(reward_head=True)),
+    "pixels64-medium": ({"pixels": (3, 64, 64)}, dict(reward_head=True)),
 }
 TDMPC2_MS = 816.0
 
@@ -57,7 +59,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     g = torch.Generator().manual_seed(0)
     for name, (shapes, extra) in MODELS.items():
-        wm = WorldModel(shapes, 6, preset("default", **extra))
+        size = "medium" if name.endswith("-medium") else "default"
+        wm = WorldModel(shapes, 6, preset(size, **extra))
         opt = torch.optim.Adam(wm.parameters(), lr=3e-4)
         params = wm.parameter_counts()["total"]
         for horizon in (3, 5):

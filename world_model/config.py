@@ -1,7 +1,8 @@
 """Typed configuration of the world model, with size presets.
 
 Field names equal constructor arguments (see `WorldModel`). Presets: `tiny` for tests, `default` sized
-for a 2-core CPU, `large` for a GPU.
+for a 2-core CPU (latent 64, width 128: planning one action in ~16 ms on one core, an update in ~30 ms),
+`medium` (latent 128, width 256), `large` for a GPU.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class WorldModelConfig:
         probe_size: side of the probe decoder's image (0 disables it); trained on detached latents.
     """
 
-    latent_dim: int = 128
-    hidden_dim: int = 256
+    latent_dim: int = 64
+    hidden_dim: int = 128
     mlp_layers: int = 2
     cnn_channels: int = 16
     cnn_depth: int = 2
@@ -96,6 +97,7 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(latent_dim=16, hidden_dim=32, mlp_layers=1, cnn_channels=4, cnn_depth=1, num_bins=21),
     "default": {},
     "large": dict(latent_dim=512, hidden_dim=1024, cnn_channels=32, cnn_depth=3),
+    "medium": dict(latent_dim=128, hidden_dim=256),
 }
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from world_model.config import WorldModelConfig
-from world_model.layers import ensemble_mlp, mlp
+from world_model.layers import EnsembleMLP, mlp
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -62,17 +62,22 @@ class RewardHead(nn.Module):
 
 
 class ValueEnsemble(nn.Module):
-    """K action-value functions Q_k(z, a), vectorised: `(B, D)`, `(B, A)` -> logits `(K, B, num_bins)`."""
+    """K action-value functions Q_k(z, a), vectorised.
+
+    `(B, D)`, `(B, A)` -> logits `(K, B, num_bins)`, or `(K', B, num_bins)` for the index tensor
+    `members` (planning evaluates 2 random members, as TD-MPC2 does, at 2/K of the cost).
+    """
 
     def __init__(self, cfg: WorldModelConfig, action_dim: int):
         super().__init__()
         self.k = cfg.num_values
-        self.net = ensemble_mlp(self.k, cfg.latent_dim + action_dim, cfg.hidden_dim, cfg.num_bins, cfg.mlp_layers)
-        nn.init.zeros_(self.net[-1].weight)
+        self.net = EnsembleMLP(self.k, cfg.latent_dim + action_dim, cfg.hidden_dim, cfg.num_bins, cfg.mlp_layers)
+        nn.init.zeros_(self.net.out.weight)
 
-    def forward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([z, a], dim=-1).unsqueeze(0).expand(self.k, -1, -1)  # (K, B, D+A)
-        return self.net(x)
+    def forward(self, z: torch.Tensor, a: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        k = self.k if members is None else len(members)
+        x = torch.cat([z, a], dim=-1).unsqueeze(0).expand(k, -1, -1)  # (K', B, D+A)
+        return self.net(x, members)
 
 
 class TerminationHead(nn.Module):

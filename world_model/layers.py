@@ -56,19 +56,27 @@ class EnsembleLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(k, in_dim, out_dim).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(k, 1, out_dim).uniform_(-bound, bound))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        """`(K', N, in) -> (K', N, out)` for all members, or for the index tensor `members` (K',)."""
+        if members is None:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[members], x, self.weight[members])
 
 
-def ensemble_mlp(k: int, in_dim: int, hidden: int, out_dim: int, layers: int) -> nn.Sequential:
-    """An ensemble of K MLPs (as `mlp`), vectorised: input `(K, N, in)`."""
-    mods: list[nn.Module] = []
-    dim = in_dim
-    for _ in range(layers):
-        mods += [EnsembleLinear(k, dim, hidden), nn.LayerNorm(hidden), nn.SiLU()]
-        dim = hidden
-    mods.append(EnsembleLinear(k, dim, out_dim))
-    return nn.Sequential(*mods)
+class EnsembleMLP(nn.Module):
+    """An ensemble of K MLPs (as `mlp`), vectorised: input `(K', N, in)` for all or some members."""
+
+    def __init__(self, k: int, in_dim: int, hidden: int, out_dim: int, layers: int):
+        super().__init__()
+        dims = [in_dim] + [hidden] * layers
+        self.hidden = nn.ModuleList(EnsembleLinear(k, i, o) for i, o in zip(dims[:-1], dims[1:], strict=True))
+        self.out = EnsembleLinear(k, dims[-1], out_dim)
+
+    def forward(self, x: torch.Tensor, members: torch.Tensor | None = None) -> torch.Tensor:
+        for layer in self.hidden:
+            h = layer(x, members)
+            x = F.silu(F.layer_norm(h, h.shape[-1:]))
+        return self.out(x, members)
 
 
 def count_parameters(module: nn.Module) -> int:

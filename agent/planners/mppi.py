@@ -26,8 +26,9 @@ Proposal = Callable[[torch.Tensor, int], torch.Tensor]
 
 @dataclass(frozen=True)
 class MPPIConfig:
-    """MPPI settings (TD-MPC2's defaults: horizon 3, 512 samples, 6 iterations, 64 elites, 24 prior
-    trajectories, temperature 0.5, std in [0.05, 2]).
+    """MPPI settings. Defaults are our CPU budget (128 samples x 4 iterations, 16 elites, 12 prior
+    trajectories); TD-MPC2's are 512 x 6, 64 elites, 24 prior trajectories. Both: horizon 3,
+    temperature 0.5, std in [0.05, 2].
 
     Attributes:
         temperature: scales energies in the elite weights exp(-temperature * (E - E_min)).
@@ -35,10 +36,10 @@ class MPPIConfig:
     """
 
     horizon: int = 3
-    samples: int = 512
-    iterations: int = 6
-    elites: int = 64
-    prior_samples: int = 24
+    samples: int = 128
+    iterations: int = 4
+    elites: int = 16
+    prior_samples: int = 12
     temperature: float = 0.5
     init_std: float = 2.0
     min_std: float = 0.05
