@@ -78,17 +78,15 @@ def latency(calls: int) -> None:
                     torch.set_num_threads(threads)
                     g = torch.Generator().manual_seed(0)
 
-                    def act(planner=planner, g=g):
+                    def act(planner=planner, g=g, wm=wm, obs=obs, dynamics=dynamics, objective=objective):
                         with torch.no_grad():
                             z = wm.encode(obs)[0]
                         return planner.plan(z, dynamics, objective, generator=g).actions[0]
 
                     t = {k: v * 1e3 for k, v in timeit(act, calls).items()}
-                    print(
-                        f"| {name} ({size}) | {pname} | {budget} | {threads} | {t['median']:.1f} ({t['min']:.1f}-{t['max']:.1f})"
-                        f" | {TDMPC2_MS / t['median']:.0f}x |",
-                        flush=True,
-                    )
+                    spread = f"{t['median']:.1f} ({t['min']:.1f}-{t['max']:.1f})"
+                    ratio = TDMPC2_MS / t["median"]
+                    print(f"| {name} ({size}) | {pname} | {budget} | {threads} | {spread} | {ratio:.0f}x |", flush=True)
 
 
 def energy_vs_time() -> None:
