@@ -103,8 +103,19 @@ class MPCAgent:
             for _ in range(self._since_plan):
                 init = shift(init)  # align the warm start with the step we are at now
         result = self.planner.plan(z, self.dynamics, self.objective, goal=g, init=init, generator=self.generator)
-        self.last_plan = result
+        self.last_plan, self._z = result, z
         self._plan, self._since_plan = result.actions.detach(), 0
+
+    @torch.no_grad()
+    def imagined_frames(self) -> np.ndarray | None:
+        """The current plan's imagined future as images `(H, S, S, 3)` uint8, when the model has a probe
+        decoder (for videos); None otherwise."""
+        probe = getattr(self.model, "probe", None)
+        if probe is None or self.last_plan is None:
+            return None
+        zs = self.model.rollout(self._z.unsqueeze(0), self.last_plan.actions.unsqueeze(1))[1:, 0]  # (H, D)
+        images = probe(zs).clamp(0, 1).mul(255).byte()  # (H, 3, S, S)
+        return images.permute(0, 2, 3, 1).cpu().numpy()
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "generator": self.generator.get_state()}

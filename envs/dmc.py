@@ -41,18 +41,30 @@ class DMCEnv(gym.Env):
         size: side of pixel observations.
         action_repeat: control steps per `step`; rewards are summed over them.
         camera: camera id or name for observations and `render()`.
-        render_size: side of `render()` frames (full quality, for videos).
+        render_size: side of `render()` frames (for videos).
+        render_quality: `video` (default) or `full` for `render()`; observations always use `fast`.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(self, dm_env, *, obs: str, size: int, action_repeat: int, camera=0, render_size: int = 256):
+    def __init__(
+        self,
+        dm_env,
+        *,
+        obs: str,
+        size: int,
+        action_repeat: int,
+        camera=0,
+        render_size: int = 256,
+        render_quality: str = "video",
+    ):
         self._env = dm_env
         self._obs_mode = obs.split("+")
         self._size = size
         self._repeat = action_repeat
         self._camera = camera
         self._render_size = render_size
+        self._render_quality = render_quality
         self._renderers: dict[str, FrameRenderer] = {}
         spec = dm_env.action_spec()
         self._scale = ActionScaler(spec.minimum, spec.maximum)
@@ -76,7 +88,9 @@ class DMCEnv(gym.Env):
 
     def _frame(self, kind: str, size: int) -> np.ndarray:
         if kind not in self._renderers:
-            self._renderers[kind] = FrameRenderer(self.physics.model.ptr, size, size, fast=kind == "obs")
+            self._renderers[kind] = FrameRenderer(
+                self.physics.model.ptr, size, size, quality="fast" if kind == "obs" else self._render_quality
+            )
         return self._renderers[kind].render(self.physics.data.ptr, self._camera)
 
     def _observe(self, dm_obs) -> dict[str, np.ndarray]:
@@ -113,8 +127,8 @@ class DMCEnv(gym.Env):
         return obs, float(reward), terminated, truncated, {"env_steps": steps}
 
     def render(self) -> np.ndarray:
-        """A full-quality `(render_size, render_size, 3)` uint8 frame."""
-        return self._frame("video", self._render_size)
+        """A `(render_size, render_size, 3)` uint8 frame at `render_quality` (for videos)."""
+        return self._frame("render", self._render_size)
 
     def close(self) -> None:
         for renderer in self._renderers.values():
@@ -127,12 +141,21 @@ def _make_suite_env(domain: str, task: str, *, obs: str, size: int, action_repea
 
     camera = kwargs.pop("camera", CAMERAS.get(domain, 0))
     render_size = kwargs.pop("render_size", 256)
+    render_quality = kwargs.pop("render_quality", "video")
     # A fixed seed at load: some domains (lqr) draw their *model* from it, and a model that changes from
     # one env to the next would break seeded determinism. Episodes are still drawn from fresh entropy
     # until `reset(seed=...)` reseeds the task.
     dm_env = suite.load(domain, task, task_kwargs={"random": 0}, environment_kwargs=kwargs or None)
     dm_env.task._random = np.random.RandomState()
-    return DMCEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)
+    return DMCEnv(
+        dm_env,
+        obs=obs,
+        size=size,
+        action_repeat=action_repeat,
+        camera=camera,
+        render_size=render_size,
+        render_quality=render_quality,
+    )
 
 
 def _tags(domain: str) -> frozenset[str]:

@@ -35,7 +35,17 @@ class GymEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(self, gym_id: str, *, obs: str, size: int, action_repeat: int, render_size: int = 256, **kwargs):
+    def __init__(
+        self,
+        gym_id: str,
+        *,
+        obs: str,
+        size: int,
+        action_repeat: int,
+        render_size: int = 256,
+        render_quality: str = "video",
+        **kwargs,
+    ):
         env = gym.make(gym_id, **kwargs)
         self._mujoco = hasattr(env.unwrapped, "model") and hasattr(env.unwrapped, "data")
         if not self._mujoco and "rgb_array" in env.metadata.get("render_modes", []):
@@ -48,6 +58,7 @@ class GymEnv(gym.Env):
         self._size = size
         self._repeat = action_repeat
         self._render_size = render_size
+        self._render_quality = render_quality
         self._renderers: dict[str, FrameRenderer] = {}
         self._scale = ActionScaler(env.action_space.low, env.action_space.high)
         self.action_space = unit_action_space(env.action_space.shape[0])
@@ -78,7 +89,9 @@ class GymEnv(gym.Env):
                 raise RuntimeError(f"{self._env.spec.id} cannot render rgb_array frames")
             return resize_nearest(np.asarray(frame, dtype=np.uint8), size, size)
         if kind not in self._renderers:
-            self._renderers[kind] = FrameRenderer(self._env.unwrapped.model, size, size, fast=kind == "obs")
+            self._renderers[kind] = FrameRenderer(
+                self._env.unwrapped.model, size, size, quality="fast" if kind == "obs" else self._render_quality
+            )
         return self._renderers[kind].render(self._env.unwrapped.data, self._camera)
 
     def _observe(self, raw) -> dict[str, np.ndarray]:
@@ -107,8 +120,8 @@ class GymEnv(gym.Env):
         return self._observe(raw), reward, bool(terminated), bool(truncated), {**info, "env_steps": steps}
 
     def render(self) -> np.ndarray:
-        """A full-quality `(render_size, render_size, 3)` uint8 frame."""
-        return self._frame("video", self._render_size)
+        """A `(render_size, render_size, 3)` uint8 frame at `render_quality` (for videos)."""
+        return self._frame("render", self._render_size)
 
     def close(self) -> None:
         for renderer in self._renderers.values():

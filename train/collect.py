@@ -8,6 +8,7 @@ missing indices (no episode lost, none duplicated).
 from __future__ import annotations
 
 import functools
+import pathlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,9 +141,10 @@ def collect(cfg: CollectConfig) -> EpisodeStore:
 
 def main() -> None:
     """`python -m train.collect task=goal/two-rooms episodes=1000 workers=2 out=data/two-rooms`."""
-    from train.app import run_app
+    from eval.app import run_app
 
-    run_app("collect", CollectConfig, lambda cfg: print(f"{len(collect(cfg))} episodes in {cfg.out}"))
+    conf = pathlib.Path(__file__).with_name("conf")
+    run_app("collect", CollectConfig, lambda cfg: print(f"{len(collect(cfg))} episodes in {cfg.out}"), conf)
 
 
 if __name__ == "__main__":

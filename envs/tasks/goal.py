@@ -113,7 +113,7 @@ class GoalEnv(DMCEnv):
         self.physics.forward()
 
     def goal_frame(self) -> np.ndarray:
-        """A full-quality `(S, S, 3)` frame of the goal configuration (for videos)."""
+        """A `render()` frame of the goal configuration (for videos)."""
         return with_configuration(self.physics, self.task.goal_qpos, lambda p: self.render())
 
 
@@ -128,7 +128,16 @@ def make_goal_env(
     control_timestep: float,
     camera,
     render_size: int = 256,
+    render_quality: str = "video",
 ) -> GoalEnv:
     """Assemble a goal env from a physics, a task and the episode's time budget."""
     dm_env = control.Environment(physics, task, time_limit=time_limit, control_timestep=control_timestep)
-    return GoalEnv(dm_env, obs=obs, size=size, action_repeat=action_repeat, camera=camera, render_size=render_size)
+    return GoalEnv(
+        dm_env,
+        obs=obs,
+        size=size,
+        action_repeat=action_repeat,
+        camera=camera,
+        render_size=render_size,
+        render_quality=render_quality,
+    )

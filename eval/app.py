@@ -1,4 +1,7 @@
-"""Hydra entry points: typed, read-only configs from dataclass schemas, and a headless GL set-up."""
+"""Hydra entry points: typed, read-only configs from dataclass schemas, and a headless GL set-up.
+
+It lives in eval/ because both eval's and train's commands use it, and nothing imports train.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,9 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-CONF_DIR = str(pathlib.Path(__file__).with_name("conf"))
 
-
-def run_app(name: str, schema: type, body: Callable) -> None:
-    """Run `body(cfg)` as a hydra app with config `conf/<name>.yaml` validated against `schema`.
+def run_app(name: str, schema: type, body: Callable, conf_dir: str | pathlib.Path) -> None:
+    """Run `body(cfg)` as a hydra app with config `<conf_dir>/<name>.yaml` validated against `schema`.
 
     The YAML file only selects and overrides; the dataclass holds the fields and their defaults, so an
     unknown or mistyped key fails at start with hydra's message naming it. `cfg` reaches `body` as a
@@ -25,7 +26,7 @@ def run_app(name: str, schema: type, body: Callable) -> None:
     OmegaConf.set_readonly(node, False)
     ConfigStore.instance().store(name=f"{name}_schema", node=node)
 
-    @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name=name)
+    @hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=name)
     def _main(cfg) -> None:
         from envs.rendering import configure_gl
 

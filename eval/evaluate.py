@@ -1,0 +1,209 @@
+"""The eval command: an agent x tasks (or a suite) x seeds x episodes, in parallel workers.
+
+    python -m eval.evaluate task=dmc/walker-walk episodes=10 seeds=[0,1,2] workers=2
+    python -m eval.evaluate task=goal checkpoint=runs/reacher/checkpoints/latest.pt video=2
+
+Results folder (`out`):
+    episodes.jsonl                      one line per episode (task, obs, run_seed, episode, seed, return, ...)
+    summary.json                        per task: mean, std, IQM [95% CI over seeds], success rate; the
+                                        machine and the wall time
+    summary.md                          the same as a Markdown table
+    videos/<task>/seed<S>_ep<E>.mp4     recorded episodes (`video` per task and seed)
+    videos/<task>/seed<S>_tiled.mp4     with `tile=true`, those episodes tiled in one video
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import imageio.v2 as imageio
+import numpy as np
+from tqdm import tqdm
+
+from envs import make_env
+from eval.episode import run_episode
+from eval.machine import machine
+from eval.stats import summarize
+from eval.suites import resolve
+from eval.video import VideoRecorder, tile, write_video
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of `python -m eval.evaluate` (field names are the command-line keys)."""
+
+    task: str = "dmc/walker-walk"
+    obs: str | None = None
+    checkpoint: str | None = None
+    episodes: int = 10
+    seeds: list[int] = field(default_factory=lambda: [0])
+    workers: int = 1
+    video: int = 0
+    video_format: str = "mp4"
+    tile: bool = False
+    render_size: int = 256
+    out: str = "eval_results"
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str
+    obs: str
+    run_seed: int
+    episode: int
+    checkpoint: str | None
+    video: str | None
+    render_size: int
+
+
+def episode_seed(run_seed: int, episode: int) -> int:
+    """The env seed of evaluation episode `episode` of seed `run_seed` (never a training seed)."""
+    return int(np.random.SeedSequence([run_seed, episode, 0xE7A1]).generate_state(1)[0])
+
+
+def task_slug(task: str) -> str:
+    return task.replace("/", "_")
+
+
+_CACHE: dict = {}  # per worker process: (task, obs, render_size) -> env; (checkpoint, task, obs) -> agent
+
+
+def make_agent(checkpoint: str | None, env, seed: int):
+    """A random agent, or the agent saved in `checkpoint`."""
+    if checkpoint is None:
+        from agent.random_agent import RandomAgent
+
+        return RandomAgent(env.action_space.shape[0], rng=np.random.default_rng(seed))
+    from agent.checkpoint import load_agent
+
+    return load_agent(checkpoint, env, seed=seed)
+
+
+def run_job(job: Job) -> dict:
+    """One evaluation episode (in a worker process); returns its summary row."""
+    key = (job.task, job.obs, job.render_size)
+    if key not in _CACHE:
+        _CACHE[key] = make_env(job.task, obs=job.obs, render_size=job.render_size)
+    env = _CACHE[key]
+    seed = episode_seed(job.run_seed, job.episode)
+    agent_key = (job.checkpoint, job.task, job.obs)
+    if agent_key not in _CACHE:
+        _CACHE[agent_key] = make_agent(job.checkpoint, env, seed)
+    agent = _CACHE[agent_key]
+    _reseed(agent, seed)
+    recorder = VideoRecorder(job.video) if job.video else None
+    start = time.perf_counter()
+    episode = run_episode(env, agent, seed=seed, recorder=recorder)
+    row = {"task": job.task, "obs": job.obs, "run_seed": job.run_seed, "episode": job.episode, **episode.summary()}
+    row["wall_s"] = time.perf_counter() - start
+    return row
+
+
+def _reseed(agent, seed: int) -> None:
+    # Each episode's agent randomness depends on its own seed only, whichever worker runs it.
+    if hasattr(agent, "rng"):
+        agent.rng = np.random.default_rng(seed)
+    if hasattr(agent, "generator"):
+        agent.generator.manual_seed(seed)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core
+
+
+def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
+    jobs = []
+    for task, obs in resolve(cfg.task, cfg.obs):
+        for run_seed in cfg.seeds:
+            for ep in range(cfg.episodes):
+                video = None
+                if ep < cfg.video:
+                    video = str(out / "videos" / task_slug(task) / f"seed{run_seed}_ep{ep}.{cfg.video_format}")
+                jobs.append(Job(task, obs, run_seed, ep, cfg.checkpoint, video, cfg.render_size))
+    return jobs
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    """Run every job, write the results folder, and return the summary."""
+    out = pathlib.Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = jobs_for(cfg, out)
+    start = time.perf_counter()
+    bar = tqdm(total=len(jobs), desc="eval", unit="ep", disable=not cfg.progress)
+    rows = []
+    if cfg.workers <= 1:
+        for job in jobs:
+            rows.append(run_job(job))
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+            for row in pool.map(run_job, jobs):
+                rows.append(row)
+                bar.update(1)
+    bar.close()
+    wall = time.perf_counter() - start
+    if cfg.tile and cfg.video:
+        _tile_videos(jobs, cfg)
+    return write_results(out, rows, wall)
+
+
+def _tile_videos(jobs: list[Job], cfg: EvalConfig) -> None:
+    groups: dict[pathlib.Path, list[str]] = {}
+    for job in jobs:
+        if job.video:
+            path = pathlib.Path(job.video)
+            groups.setdefault(path.with_name(f"seed{job.run_seed}_tiled.{cfg.video_format}"), []).append(job.video)
+    for target, paths in groups.items():
+        videos = [list(imageio.mimread(p, memtest=False)) for p in paths]
+        write_video(target, tile(videos))
+
+
+def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
+    with (out / "episodes.jsonl").open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    summary: dict = {"machine": machine(), "wall_time_s": wall, "tasks": {}}
+    for task in dict.fromkeys(r["task"] for r in rows):
+        task_rows = [r for r in rows if r["task"] == task]
+        summary["tasks"][task] = {"obs": task_rows[0]["obs"], **summarize(task_rows)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(markdown(summary))
+    return summary
+
+
+def markdown(summary: dict) -> str:
+    lines = [
+        "| task | obs | episodes | seeds | return mean ± std | IQM [95% CI] | success |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, s in summary["tasks"].items():
+        success = f"{s['success_rate']:.2f} ± {s['success_std']:.2f}" if "success_rate" in s else "-"
+        lines.append(
+            f"| {task} | {s['obs']} | {s['episodes']} | {s['seeds']} | {s['mean']:.1f} ± {s['std']:.1f} | "
+            f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {success} |"
+        )
+    lines.append(f"\nmachine: {summary['machine']}; wall time {summary['wall_time_s']:.1f} s")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    from eval.app import run_app
+
+    def body(cfg: EvalConfig) -> None:
+        summary = evaluate(cfg)
+        print(markdown(summary))
+        print(f"results in {cfg.out}")
+
+    run_app("evaluate", EvalConfig, body, pathlib.Path(__file__).with_name("conf"))
+
+
+if __name__ == "__main__":
+    main()
