@@ -78,6 +78,12 @@ class DMCEnv(gym.Env):
         return observation_space(obs, state_dim, size)
 
     @property
+    def max_decisions(self) -> int | None:
+        """Agent decisions in a full-length episode (None for episodes without a time limit)."""
+        limit = self._env._step_limit
+        return None if not np.isfinite(limit) else int(np.ceil(limit / self._repeat))
+
+    @property
     def physics(self):
         """The dm_control physics (for tasks, tests and tools that place states)."""
         return self._env.physics

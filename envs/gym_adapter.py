@@ -68,6 +68,12 @@ class GymEnv(gym.Env):
         self.action_repeat = action_repeat
         self._camera = self._default_camera() if self._mujoco else None
 
+    @property
+    def max_decisions(self) -> int | None:
+        """Agent decisions in a full-length episode (None without a time limit)."""
+        limit = self._env.spec.max_episode_steps if self._env.spec else None
+        return None if limit is None else -(-limit // self._repeat)
+
     def _default_camera(self):
         import mujoco
 

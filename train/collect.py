@@ -16,7 +16,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from tqdm import tqdm
 
 from envs import get_spec, make_env
-from train.dataset import OBS_KEYS, EpisodeStore
+from train.dataset import OBS_KEYS, EpisodeRecorder, EpisodeStore
 from train.policies import get_policy
 
 
@@ -39,35 +39,6 @@ class CollectConfig:
 def episode_seed(seed: int, index: int) -> int:
     """The env seed of episode `index` of a collection seeded with `seed`."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-class _Recorder:
-    """Accumulates one episode of one vector slot."""
-
-    def __init__(self, index: int, obs: dict, action_dim: int, seed: int):
-        self.index = index
-        self.rng = np.random.default_rng([seed, index, 1])
-        self.previous = np.zeros(action_dim, np.float32)
-        self.obs = {k: [obs[k]] for k in OBS_KEYS if k in obs}
-        self.steps: dict[str, list] = {k: [] for k in ("action", "reward", "terminated", "truncated", "env_steps")}
-
-    def add(self, action, obs, reward, terminated, truncated, env_steps) -> None:
-        for key in self.obs:
-            self.obs[key].append(obs[key])
-        for key, value in zip(self.steps, (action, reward, terminated, truncated, env_steps), strict=True):
-            self.steps[key].append(value)
-
-    def episode(self) -> dict[str, np.ndarray]:
-        dtypes = {
-            "action": np.float32,
-            "reward": np.float32,
-            "terminated": bool,
-            "truncated": bool,
-            "env_steps": np.int32,
-        }
-        out = {k: np.stack(v) for k, v in self.obs.items()}
-        out.update({k: np.asarray(v, dtype=dtypes[k]) for k, v in self.steps.items()})
-        return out
 
 
 def _slot(obs: dict, i: int) -> dict:
@@ -106,14 +77,16 @@ def collect(cfg: CollectConfig) -> EpisodeStore:
     n, action_dim = venv.num_envs, venv.single_action_space.shape[0]
     bar = tqdm(total=len(todo), desc=f"collect {cfg.task}", unit="ep", disable=not cfg.progress)
     queue = list(reversed(todo))
-    slots: list[_Recorder | None] = [None] * n
+    slots: list[EpisodeRecorder | None] = [None] * n
 
     def start(mask: np.ndarray) -> None:
         indices = [queue.pop() if mask[i] and queue else None for i in range(n)]
         seeds = [episode_seed(cfg.seed, j) if j is not None else None for j in indices]
         obs, _ = venv.reset(seed=seeds, options={"reset_mask": mask})
         for i in np.flatnonzero(mask):
-            slots[i] = _Recorder(indices[i], _slot(obs, i), action_dim, cfg.seed) if indices[i] is not None else None
+            slots[i] = (
+                EpisodeRecorder(indices[i], _slot(obs, i), action_dim, cfg.seed) if indices[i] is not None else None
+            )
 
     start(np.ones(n, bool))
     try:

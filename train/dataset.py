@@ -25,6 +25,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 OBS_KEYS = ("state", "pixels")
+STEP_DTYPES = {"action": np.float32, "reward": np.float32, "terminated": bool, "truncated": bool, "env_steps": np.int32}
 
 
 def atomic_write_bytes(path: pathlib.Path, write) -> None:
@@ -106,3 +107,25 @@ def validate_episode(episode: dict[str, np.ndarray]) -> None:
             raise ValueError(f"episode {key!r} has {len(episode[key])} entries, expected T = {steps}")
     if "pixels" in episode and episode["pixels"].dtype != np.uint8:
         raise ValueError(f"pixels must stay uint8, got {episode['pixels'].dtype}")
+
+
+class EpisodeRecorder:
+    """Accumulates one episode's arrays step by step (collection and online training)."""
+
+    def __init__(self, index: int, obs: dict, action_dim: int, seed: int):
+        self.index = index
+        self.rng = np.random.default_rng([seed, index, 1])
+        self.previous = np.zeros(action_dim, np.float32)
+        self.obs = {k: [obs[k]] for k in OBS_KEYS if k in obs}
+        self.steps: dict[str, list] = {k: [] for k in STEP_DTYPES}
+
+    def add(self, action, obs, reward, terminated, truncated, env_steps) -> None:
+        for key in self.obs:
+            self.obs[key].append(obs[key])
+        for key, value in zip(self.steps, (action, reward, terminated, truncated, env_steps), strict=True):
+            self.steps[key].append(value)
+
+    def episode(self) -> dict[str, np.ndarray]:
+        out = {k: np.stack(v) for k, v in self.obs.items()}
+        out.update({k: np.asarray(v, dtype=STEP_DTYPES[k]) for k, v in self.steps.items()})
+        return out

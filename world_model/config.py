@@ -29,6 +29,8 @@ class WorldModelConfig:
         target: `ema` (a slowly moving copy of the encoder) or `stopgrad` (the encoder itself, detached).
         ema_tau: EMA step, target <- target + tau * (online - target).
         rho: per-step discount of the prediction loss over the horizon.
+        prediction_weight: weight of the latent prediction loss (TD-MPC2 weighs its consistency loss 20
+            against 0.1 for reward and value).
         teacher_forcing: weight of the one-step loss from every encoded frame (needs all frames encoded
             with gradient, so it costs more for pixels); the multi-step rollout loss always counts.
         anti_collapse: `vicreg`, `sigreg` or `none`.
@@ -57,6 +59,7 @@ class WorldModelConfig:
     target: str = "ema"
     ema_tau: float = 0.01
     rho: float = 0.5
+    prediction_weight: float = 1.0
     teacher_forcing: float = 0.0
     anti_collapse: str = "vicreg"
     anti_collapse_weight: float = 1.0

@@ -113,8 +113,13 @@ class WorldModel(nn.Module):
         return w / w.sum()  # (T,)
 
     def loss(
-        self, batch: Batch, *, generator: torch.Generator | None = None, sync: Sync = _identity
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+        self,
+        batch: Batch,
+        *,
+        generator: torch.Generator | None = None,
+        sync: Sync = _identity,
+        with_latents: bool = False,
+    ):
         """The JEPA loss on a batch of sequences.
 
         Terms: the multi-step latent prediction loss (rollout from the first encoded frame against the
@@ -125,9 +130,12 @@ class WorldModel(nn.Module):
             batch: sequences `(T, B, ...)` (see `Batch`).
             generator: randomness for SIGReg's directions (required with `anti_collapse="sigreg"`).
             sync: averages batch statistics over processes in distributed training.
+            with_latents: also return `{"zs": (T+1, B, D) predicted (with gradient), "targets": (T, B, D)}`
+                for heads trained outside the model (an agent's value functions).
 
         Returns:
-            `(loss, metrics)`; metrics are detached floats, collapse measures included.
+            `(loss, metrics)` (plus the latents when asked); metrics are detached floats, collapse
+            measures included.
         """
         cfg = self.cfg
         obs = self._stacked(batch.obs)
@@ -145,7 +153,7 @@ class WorldModel(nn.Module):
         w = self._step_weights(T, z0.device)
         per_step = (zs[1:] - targets).pow(2).mean(dim=(1, 2))  # (T,)
         pred_loss = (w * per_step).sum()
-        total = pred_loss
+        total = cfg.prediction_weight * pred_loss
         metrics = {"pred_loss": pred_loss.item(), "pred_loss_last": per_step[-1].item()}
 
         if z_all is not None:
@@ -159,6 +167,8 @@ class WorldModel(nn.Module):
         total = total + self._auxiliary(batch, obs, z0, z_all, targets, zs, w, metrics)
         metrics.update(collapse_metrics(z0))
         metrics["wm_loss"] = total.item()
+        if with_latents:
+            return total, metrics, {"zs": zs, "targets": targets}
         return total, metrics
 
     def _anti_collapse(self, z, generator, sync, metrics) -> torch.Tensor:

@@ -1,0 +1,71 @@
+"""Checkpoints: written atomically, self-describing (configs inside), and loadable as agents."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import tempfile
+
+import torch
+
+from agent.config import GoalAgentConfig, RewardAgentConfig, from_dict
+from agent.factory import build_goal_agent, build_reward_agent, make_generator, model_config
+from world_model import WorldModel
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> pathlib.Path:
+    """`torch.save` to a temporary file in the same folder, fsync, then rename over `path`."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train one with `python -m train`")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def agent_payload(kind: str, cfg, obs_shapes: dict, action_dim: int, agent, **extra) -> dict:
+    """What a checkpoint holds to rebuild `agent` anywhere: its kind, configs, shapes and state."""
+    return {
+        "kind": kind,
+        "agent_config": dataclasses.asdict(cfg),
+        "obs_shapes": obs_shapes,
+        "action_dim": action_dim,
+        "agent": agent.state_dict(),
+        **extra,
+    }
+
+
+def load_agent(path: str | os.PathLike, env=None, *, seed: int = 0, device: str = "cpu"):
+    """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`."""
+    payload = load_checkpoint(path)
+    generator = make_generator(device, seed)
+    shapes, action_dim = payload["obs_shapes"], payload["action_dim"]
+    if payload["kind"] == "reward":
+        cfg = from_dict(RewardAgentConfig, payload["agent_config"])
+        agent = build_reward_agent(
+            cfg, shapes, action_dim, device=device, generator=generator, discount=payload["discount"]
+        )
+    elif payload["kind"] == "goal":
+        cfg = from_dict(GoalAgentConfig, payload["agent_config"])
+        model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
+        agent = build_goal_agent(cfg, model, action_dim, generator=generator)
+    else:
+        raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
+    agent.load_state_dict(payload["agent"])
+    agent.generator.manual_seed(seed)
+    return agent

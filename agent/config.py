@@ -1,0 +1,115 @@
+"""Typed configuration of agents (field names equal constructor arguments)."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+from agent.planners.cem import CEMConfig
+from agent.planners.gradient import GradientConfig
+from agent.planners.mppi import MPPIConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which world model: a size preset and overrides of `world_model.WorldModelConfig` fields."""
+
+    size: str = "default"
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RewardAgentConfig:
+    """The reward-driven world-model agent (TD-MPC2's recipe on our JEPA world model).
+
+    Attributes:
+        model: world model size and overrides; the agent adds reward and value heads.
+        planner: MPPI settings (planning uses the policy prior's proposals).
+        horizon: training sequence length T (TD-MPC2: 3).
+        batch_size, lr, encoder_lr_scale, grad_clip: optimisation (TD-MPC2: 256, 3e-4, 0.3, 20).
+        discount: gamma; None derives it from the episode length as TD-MPC2 does.
+        value_weight: weight of the TD loss of the value ensemble.
+        tau: Polyak step of the target value functions.
+        entropy_coef: the policy's entropy bonus.
+        plan: plan with MPPI (else act with the policy prior alone).
+        explore_std_floor: minimum exploration noise added to planned actions when exploring.
+    """
+
+    model: ModelConfig = field(
+        default_factory=lambda: ModelConfig(
+            overrides={
+                "latent_norm": "simnorm",
+                "target": "stopgrad",
+                "anti_collapse": "none",
+                "reward_head": True,
+                "num_values": 2,
+                "prediction_weight": 20.0,
+                "reward_weight": 0.1,
+            }
+        )
+    )
+    planner: MPPIConfig = field(default_factory=MPPIConfig)
+    horizon: int = 3
+    batch_size: int = 256
+    lr: float = 3e-4
+    encoder_lr_scale: float = 0.3
+    grad_clip: float = 20.0
+    discount: float | None = None
+    value_weight: float = 0.1
+    tau: float = 0.01
+    entropy_coef: float = 1e-4
+    plan: bool = True
+    explore_std_floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class GoalAgentConfig:
+    """The reward-free goal-reaching agent: a JEPA world model and a planner on a goal energy.
+
+    Attributes:
+        model: world model size and overrides.
+        planner: `cem`, `mppi`, `gradient` or `hybrid`.
+        metric, steps: the goal energy (`l2`/`l1`/`cosine`, `final`/`all`).
+        execute: actions executed from each plan before replanning.
+    """
+
+    model: ModelConfig = field(
+        default_factory=lambda: ModelConfig(
+            overrides={
+                "latent_norm": "none",
+                "target": "stopgrad",
+                "anti_collapse": "vicreg",
+                "vicreg_std_target": 1.0,
+                "inverse_dynamics": 1.0,
+                "probe_size": 32,
+            }
+        )
+    )
+    planner: str = "cem"
+    cem: CEMConfig = field(default_factory=lambda: CEMConfig(horizon=5, samples=128, iterations=5, elites=16))
+    mppi: MPPIConfig = field(
+        default_factory=lambda: MPPIConfig(
+            horizon=5, samples=128, iterations=5, prior_samples=0, temperature=10.0, init_std=1.0
+        )
+    )
+    gradient: GradientConfig = field(default_factory=lambda: GradientConfig(horizon=5, restarts=8, iterations=20))
+    metric: str = "l2"
+    steps: str = "all"
+    execute: int = 1
+    horizon: int = 4
+    batch_size: int = 128
+    lr: float = 1e-3
+    grad_clip: float = 10.0
+
+
+def from_dict(cls, data: dict):
+    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output, e.g. from a checkpoint."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value, hint = data[f.name], hints[f.name]
+        kwargs[f.name] = from_dict(hint, value) if dataclasses.is_dataclass(hint) and isinstance(value, dict) else value
+    return cls(**kwargs)

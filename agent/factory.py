@@ -1,0 +1,53 @@
+"""Assembling agents from configs (used by the training commands and by checkpoint loading)."""
+
+from __future__ import annotations
+
+import torch
+
+from agent.config import GoalAgentConfig, ModelConfig, RewardAgentConfig
+from agent.mpc import MPCAgent, MPCConfig
+from agent.objectives import GoalEnergy
+from agent.planners import CEM, MPPI, GradientPlanner, HybridPlanner
+from agent.world_model_agent import WorldModelAgent
+from world_model import WorldModel, WorldModelConfig, preset
+
+
+def model_config(cfg: ModelConfig) -> WorldModelConfig:
+    return preset(cfg.size, **cfg.overrides)
+
+
+def episode_discount(decisions_per_episode: int) -> float:
+    """TD-MPC2's heuristic: (L/5 - 1) / (L/5), clipped to [0.95, 0.995] (0.99 for 500 decisions)."""
+    frac = decisions_per_episode / 5
+    return min(max((frac - 1) / frac, 0.95), 0.995)
+
+
+def build_reward_agent(
+    cfg: RewardAgentConfig, obs_shapes: dict, action_dim: int, *, device, generator, discount: float
+) -> WorldModelAgent:
+    model = WorldModel(obs_shapes, action_dim, model_config(cfg.model)).to(device)
+    return WorldModelAgent(model, cfg, action_dim, discount=discount, generator=generator)
+
+
+def build_planner(cfg: GoalAgentConfig):
+    """The planner named by `cfg.planner`, configured from the matching section."""
+    if cfg.planner == "cem":
+        return CEM(cfg.cem)
+    if cfg.planner == "mppi":
+        return MPPI(cfg.mppi)
+    if cfg.planner == "gradient":
+        return GradientPlanner(cfg.gradient)
+    if cfg.planner == "hybrid":
+        return HybridPlanner(CEM(cfg.cem), GradientPlanner(cfg.gradient))
+    raise ValueError(f"unknown planner {cfg.planner!r}; choose cem, mppi, gradient or hybrid")
+
+
+def build_goal_agent(cfg: GoalAgentConfig, model: WorldModel, action_dim: int, *, generator) -> MPCAgent:
+    objective = GoalEnergy(cfg.metric, cfg.steps)
+    return MPCAgent(
+        model, build_planner(cfg), objective, action_dim, generator=generator, cfg=MPCConfig(execute=cfg.execute)
+    )
+
+
+def make_generator(device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)

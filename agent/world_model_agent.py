@@ -1,0 +1,182 @@
+"""The reward-driven world-model agent: JEPA world model + reward/value heads + policy prior + MPPI.
+
+The recipe is TD-MPC2's on our parts: latent prediction against target latents, reward and value
+learned by two-hot regression from predicted latents, TD targets from the min of two random target
+value functions, a policy prior trained to maximise value (with an entropy bonus), and MPPI planning
+warm-started from the shifted previous plan with policy proposals among its candidates.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from agent.config import RewardAgentConfig
+from agent.mpc import LatentDynamics, obs_to_tensor
+from agent.objectives import RewardEnergy
+from agent.planners import MPPI, shift
+from agent.policy import GaussianPolicy, policy_proposal
+from world_model import Batch, WorldModel
+
+
+class RunningScale:
+    """An EMA of the 5-95 percentile range of values (TD-MPC2 scales the policy loss by it)."""
+
+    def __init__(self, tau: float = 0.01):
+        self.tau, self.value = tau, None
+
+    def update(self, x: torch.Tensor) -> float:
+        q = torch.quantile(x.detach().float().flatten(), torch.tensor([0.05, 0.95], device=x.device))
+        spread = max((q[1] - q[0]).item(), 1.0)
+        self.value = spread if self.value is None else self.value + self.tau * (spread - self.value)
+        return self.value
+
+
+class WorldModelAgent:
+    """Plans with MPPI in the world model's latent space and learns from replayed sequences.
+
+    Args:
+        model: a `WorldModel` with a reward head and a value ensemble of at least 2.
+        cfg: the agent's settings.
+        action_dim: A.
+        discount: gamma (already resolved from the episode length when `cfg.discount` is None).
+        generator: randomness for planning, exploration and the policy.
+    """
+
+    def __init__(
+        self, model: WorldModel, cfg: RewardAgentConfig, action_dim: int, *, discount: float, generator: torch.Generator
+    ):
+        if model.reward is None or model.values is None or model.values.k < 2:
+            raise ValueError("the reward agent needs reward_head=True and num_values >= 2 in its model config")
+        self.model, self.cfg, self.discount, self.generator = model, cfg, discount, generator
+        device = next(model.parameters()).device
+        mcfg = model.cfg
+        self.policy = GaussianPolicy(mcfg.latent_dim, mcfg.hidden_dim, action_dim, mcfg.mlp_layers).to(device)
+        self.target_values = copy.deepcopy(model.values).requires_grad_(False)
+        self.dynamics = LatentDynamics(model, action_dim)
+        proposal = policy_proposal(self.policy, self.dynamics, cfg.planner.horizon, generator)
+        self.planner = MPPI(cfg.planner, proposal=proposal)
+        self.objective = RewardEnergy(self._reward, self._value, discount)
+        encoder = list(model.encoder.parameters())
+        others = [p for n, p in model.named_parameters() if not n.startswith(("encoder.", "target_encoder."))]
+        self.optim = torch.optim.Adam(
+            [{"params": encoder, "lr": cfg.lr * cfg.encoder_lr_scale}, {"params": others}], lr=cfg.lr
+        )
+        self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
+        self.scale = RunningScale()
+        self.reset()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---------------------------------------------------------------- planning
+    def _two_members(self) -> torch.Tensor:
+        return torch.randperm(self.model.values.k, generator=self.generator, device=self.generator.device)[:2]
+
+    def _reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.model.two_hot.decode(self.model.reward(z, a))
+
+    def _value(self, z: torch.Tensor) -> torch.Tensor:
+        a, _ = self.policy(z, self.generator)
+        members = self._two_members().to(z.device)
+        return self.model.two_hot.decode(self.model.values(z, a, members)).mean(0)
+
+    def reset(self) -> None:
+        self._plan: torch.Tensor | None = None
+        self._std: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def act(self, obs: dict, *, goal=None, explore: bool = False) -> np.ndarray:
+        """Plan (or query the policy) for the next action `(A,)` in [-1, 1]."""
+        z = self.model.encode(obs_to_tensor(obs, self.device))  # (1, D)
+        if not self.cfg.plan:
+            action, _ = self.policy(z, self.generator, deterministic=not explore)
+            return action[0].cpu().numpy()
+        init = None if self._plan is None else shift(self._plan)
+        result = self.planner.plan(z[0], self.dynamics, self.objective, init=init, generator=self.generator)
+        self._plan = result.actions
+        action = result.actions[0]
+        if explore:
+            std = result.std[0].clamp_min(self.cfg.explore_std_floor)
+            noise = torch.randn(action.shape, generator=self.generator, device=self.generator.device).to(action)
+            action = action + std * noise
+        return action.clamp(-1, 1).cpu().numpy()
+
+    # ---------------------------------------------------------------- learning
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on the world model, value ensemble and policy prior from `batch` `(T, B, ...)`."""
+        batch = batch.to(self.device)
+        wm = self.model
+        loss, metrics, latents = wm.loss(batch, generator=self.generator, with_latents=True)
+        zs, next_z = latents["zs"], latents["targets"]  # (T+1, B, D), (T, B, D)
+        T, B = batch.action.shape[:2]
+        with torch.no_grad():
+            td = self._td_target(next_z.reshape(T * B, -1), batch).view(T, B)
+        logits = wm.values(zs[:-1].reshape(T * B, -1), batch.action.reshape(T * B, -1))  # (K, T*B, bins)
+        per_step = wm.two_hot.loss(logits, td.reshape(1, -1).expand(logits.shape[0], -1)).mean(0).view(T, B)
+        rho = wm.cfg.rho ** torch.arange(T, device=self.device, dtype=torch.float32)
+        value_loss = (rho / rho.sum() * per_step.mean(1)).sum()
+        total = loss + self.cfg.value_weight * value_loss
+        self.optim.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(wm.parameters(), self.cfg.grad_clip)
+        self.optim.step()
+        metrics.update(value_loss=value_loss.item(), grad_norm=grad_norm.item(), total_loss=total.item())
+        metrics.update(self._update_policy(zs.detach()))
+        self._soft_update()
+        return metrics
+
+    def _td_target(self, next_z: torch.Tensor, batch: Batch) -> torch.Tensor:
+        a, _ = self.policy(next_z, self.generator)
+        members = self._two_members().to(next_z.device)
+        q = self.model.two_hot.decode(self.target_values(next_z, a, members)).min(0).values  # (T*B,)
+        not_done = 1.0 if batch.terminated is None else 1.0 - batch.terminated.reshape(-1)
+        return batch.reward.reshape(-1) + self.discount * not_done * q
+
+    def _update_policy(self, zs: torch.Tensor) -> dict[str, float]:
+        T1, B, D = zs.shape
+        z = zs.reshape(T1 * B, D)
+        a, log_pi = self.policy(z, self.generator)
+        members = self._two_members().to(z.device)
+        q = self.model.two_hot.decode(self.model.values(z, a, members)).mean(0)  # (T1*B,)
+        scale = self.scale.update(q)
+        rho = self.model.cfg.rho ** torch.arange(T1, device=z.device, dtype=torch.float32)
+        per_step = (self.cfg.entropy_coef * log_pi - q / scale).view(T1, B).mean(1)
+        loss = (rho / rho.sum() * per_step).sum()
+        # Gradients for the policy only: the value functions are fixed here.
+        grads = torch.autograd.grad(loss, list(self.policy.parameters()))
+        for p, g in zip(self.policy.parameters(), grads, strict=True):
+            p.grad = g
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
+        self.policy_optim.step()
+        return {"policy_loss": loss.item(), "policy_entropy": -log_pi.mean().item(), "q_scale": scale}
+
+    @torch.no_grad()
+    def _soft_update(self) -> None:
+        for t, o in zip(self.target_values.parameters(), self.model.values.parameters(), strict=True):
+            t.lerp_(o, self.cfg.tau)
+        self.model.update_target()
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "policy": self.policy.state_dict(),
+            "target_values": self.target_values.state_dict(),
+            "optim": self.optim.state_dict(),
+            "policy_optim": self.policy_optim.state_dict(),
+            "scale": self.scale.value,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.policy.load_state_dict(state["policy"])
+        self.target_values.load_state_dict(state["target_values"])
+        self.optim.load_state_dict(state["optim"])
+        self.policy_optim.load_state_dict(state["policy_optim"])
+        self.scale.value = state["scale"]
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,80 @@
+"""Typed configuration of the training commands (field names are the command-line keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.config import GoalAgentConfig, RewardAgentConfig
+
+# Keys that may change when a run is resumed; every other one must match the saved config.
+RESUMABLE_CHANGES = ("resume", "steps", "progress", "threads", "device", "video")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """`python -m train`: online training of the reward-driven agent.
+
+    The defaults are the main job: a run on a 2-core CPU of about 15 minutes that takes cartpole-swingup
+    far above a random agent. The TD-MPC2 comparison runs use `steps=100000 seed_steps=null
+    eval_every=10000 eval_episodes=10` (benchmarks/train_dmc.sh).
+
+    Attributes:
+        task, obs, size, action_repeat: the environment (see `envs.make_env`).
+        seed: seeds everything (parameters, episodes, exploration, replay sampling).
+        steps: control steps to train for, action repeat counted (TD-MPC2's convention).
+        seed_steps: random-action steps first (None: max(1000, 5 episodes), as TD-MPC2).
+        updates_per_decision: gradient updates per agent decision after seeding.
+        eval_every, eval_episodes: evaluation schedule (control steps) and size.
+        checkpoint_every: checkpoint schedule (control steps; also after each evaluation).
+        video: record the first evaluation episode of each evaluation.
+        run_dir: where everything goes (layout in train/online.py).
+        resume: continue the run in `run_dir` from its last checkpoint.
+        device: `auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...
+        threads: torch CPU threads (None leaves torch's default).
+    """
+
+    task: str = "dmc/cartpole-swingup"
+    obs: str = "state"
+    size: int = 64
+    action_repeat: int | None = None
+    seed: int = 0
+    steps: int = 12_000
+    seed_steps: int | None = 2_000
+    updates_per_decision: float = 1.0
+    eval_every: int = 4_000
+    eval_episodes: int = 3
+    checkpoint_every: int = 4_000
+    video: bool = True
+    replay_capacity: int = 1_000_000
+    run_dir: str = "runs/${task}/seed${seed}"
+    resume: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool = True
+    agent: RewardAgentConfig = field(default_factory=RewardAgentConfig)
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    """`python -m train.offline`: a reward-free JEPA world model from a dataset, for goal reaching.
+
+    Attributes:
+        dataset: a folder written by `python -m train.collect`.
+        val_fraction: share of episodes held out for validation (the last ones).
+        updates: gradient updates. eval_every: validation schedule (updates).
+        run_dir: checkpoints, logs and `val_loss` go there.
+    """
+
+    dataset: str = "data/goal/reacher"
+    seed: int = 0
+    updates: int = 5_000
+    val_fraction: float = 0.05
+    eval_every: int = 500
+    checkpoint_every: int = 1_000
+    run_dir: str = "runs/offline/seed${seed}"
+    resume: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool = True
+    time_limit_s: float | None = None
+    agent: GoalAgentConfig = field(default_factory=GoalAgentConfig)
