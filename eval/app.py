@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import hydra
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 
 def run_app(name: str, schema: type, body: Callable, conf_dir: str | pathlib.Path) -> None:
@@ -21,9 +21,9 @@ def run_app(name: str, schema: type, body: Callable, conf_dir: str | pathlib.Pat
     frozen dataclass instance.
     """
     node = OmegaConf.structured(schema)
-    # A frozen schema would make hydra's own nodes read-only while it composes; freezing comes back
-    # with the dataclass instance that `body` receives.
-    OmegaConf.set_readonly(node, False)
+    # A frozen schema would make the nodes read-only while hydra composes overrides into them; freezing
+    # comes back with the dataclass instance that `body` receives.
+    _unfreeze(node)
     ConfigStore.instance().store(name=f"{name}_schema", node=node)
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=name)
@@ -34,3 +34,11 @@ def run_app(name: str, schema: type, body: Callable, conf_dir: str | pathlib.Pat
         body(OmegaConf.to_object(cfg))
 
     _main()
+
+
+def _unfreeze(node) -> None:
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _unfreeze(child)

@@ -11,6 +11,7 @@ The run folder layout is in train/run_dir.py.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ from eval.evaluate import episode_seed as eval_seed
 from eval.video import VideoRecorder
 from train.collect import episode_seed
 from train.config import TrainConfig
-from train.dataset import EpisodeRecorder, EpisodeStore
+from train.dataset import EpisodeRecorder, EpisodeStore, atomic_write_bytes
 from train.logger import Logger
 from train.replay import Replay
 from train.run_dir import RunDir, obs_shapes, resolve_device
@@ -62,7 +63,9 @@ class Trainer:
         self.action_dim = env.action_space.shape[0]
         self.random_agent = RandomAgent(self.action_dim, rng=np.random.default_rng([cfg.seed, 2]))
         self.sample_rng = np.random.default_rng([cfg.seed, 3])
-        self.state = LoopState(next_eval=0, next_checkpoint=cfg.checkpoint_every)
+        # The first evaluation comes after `eval_every` steps: one of the untrained agent would cost minutes of
+        # planning on a CPU and tell nothing a random agent's score does not.
+        self.state = LoopState(next_eval=cfg.eval_every, next_checkpoint=cfg.checkpoint_every)
         self.seed_steps = cfg.seed_steps if cfg.seed_steps is not None else max(1000, 5 * self._episode_steps())
         self.curve = CurveWriter(run.curve, "reward")
         self._update_metrics: list[dict] = []
@@ -155,9 +158,12 @@ class Trainer:
         self.sample_rng.bit_generator.state = payload["rngs"]["sample"]
         self.random_agent.load_state_dict(payload["rngs"]["random_agent"])
         torch.set_rng_state(payload["rngs"]["torch"])
-        # Episodes written after the checkpoint are collected again, identically, from the restored state.
+        # Episodes written after the checkpoint are collected again, identically, from the restored state;
+        # log and curve rows written after it are dropped so that nothing appears twice.
         for index in range(self.state.episode):
             self.replay.add(self.store.read(index))
+        truncate_rows(self.run.metrics, self.state.step, lambda line: json.loads(line)["step"])
+        truncate_rows(self.run.curve, self.state.step, lambda line: int(line.split(",")[0]), header=True)
 
     # ---------------------------------------------------------------- the loop
     def fit(self, logger: Logger) -> dict:
@@ -178,6 +184,16 @@ class Trainer:
                 while self.state.next_checkpoint <= self.state.step:
                     self.state.next_checkpoint += self.cfg.checkpoint_every
         return {"step": self.state.step, "wall_s": self.state.wall_s, **last_eval}
+
+
+def truncate_rows(path, step: int, step_of, header: bool = False) -> None:
+    """Drop the lines of a log whose step is past `step` (rewritten atomically)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    head, body = (lines[:1], lines[1:]) if header else ([], lines)
+    kept = head + [line for line in body if line.strip() and step_of(line) <= step]
+    atomic_write_bytes(path, lambda f: f.write("".join(kept).encode()))
 
 
 def build_trainer(cfg: TrainConfig) -> Trainer:

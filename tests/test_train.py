@@ -1,0 +1,214 @@
+"""Online training: the loop's schedule, kill -9 and resume, determinism, learning on a real task."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agent.config import ModelConfig, RewardAgentConfig
+from agent.planners import MPPIConfig
+from envs import make_env
+from train.config import TrainConfig
+from train.dataset import EpisodeStore
+from train.logger import Logger
+from train.online import Trainer, train
+from train.replay import Replay
+from train.run_dir import RunDir
+
+
+class ShortEnv(gym.Env):
+    """Ten-step episodes with a 1-D state; reward = -|x|."""
+
+    observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-1, 1, 1).astype(np.float32)
+        return self.x.copy(), {}
+
+    def step(self, action):
+        self.x = np.clip(self.x + 0.1 * action, -10, 10).astype(np.float32)
+        return self.x.copy(), float(-abs(self.x[0])), False, False, {}
+
+
+gym.register("ShortTest-v0", entry_point=ShortEnv, max_episode_steps=10)
+
+
+class CountingAgent:
+    discount = 0.9
+
+    def __init__(self):
+        self.updates, self.acts, self.batches = 0, 0, []
+
+    def reset(self):
+        pass
+
+    def act(self, obs, *, goal=None, explore=False):
+        self.acts += 1
+        return np.zeros(1, np.float32)
+
+    def update(self, batch):
+        self.updates += 1
+        self.batches.append(batch.action.shape)
+        return {"loss": 1.0}
+
+    def state_dict(self):
+        return {"updates": self.updates}
+
+    def load_state_dict(self, state):
+        self.updates = state["updates"]
+
+
+def test_loop_follows_schedule(tmp_path):
+    cfg = TrainConfig(
+        task="gym/ShortTest-v0",
+        steps=100,
+        seed_steps=20,
+        updates_per_decision=0.5,
+        eval_every=30,
+        eval_episodes=2,
+        checkpoint_every=50,
+        video=False,
+        run_dir=str(tmp_path),
+        progress=False,
+    )
+    run = RunDir(tmp_path)
+    run.prepare(cfg, resume=False)
+    env, eval_env = make_env(cfg.task), make_env(cfg.task)
+    agent = CountingAgent()
+    store = EpisodeStore(run.replay, {"task": cfg.task})
+    trainer = Trainer(cfg, env, eval_env, agent, Replay(1000), store, run)
+    logger = Logger(run.root, cfg.steps, progress=False, tensorboard=False)
+    result = trainer.fit(logger)
+    logger.close()
+    assert result["step"] == 100 and trainer.state.episode == 10 and len(store) == 10
+    # 10 updates once seeding ends (20 seed steps x 0.5), then 0.5 per decision for the 80 after it.
+    assert agent.updates == 10 + 40
+    assert set(agent.batches) == {(3, 256, 1)}
+    # Random actions for the first 20 steps; the agent acts in the 80 training steps and 4 x 2 x 10 eval steps.
+    assert agent.acts == 80 + 4 * 2 * 10
+    steps = [int(line.split(",")[0]) for line in run.curve.read_text().splitlines()[1:]]
+    assert steps == [30, 60, 90, 100]
+    logged = [json.loads(line)["step"] for line in run.metrics.read_text().splitlines()]
+    assert logged == list(range(10, 101, 10))
+    assert run.checkpoint.exists()
+    payload = torch.load(run.checkpoint, weights_only=False)
+    assert payload["loop"]["step"] == 100 and payload["agent"]["updates"] == 50
+
+
+def _tiny_cfg(run_dir, **kw) -> TrainConfig:
+    agent = RewardAgentConfig(
+        model=ModelConfig(size="tiny", overrides={**RewardAgentConfig().model.overrides, "num_bins": 21}),
+        planner=MPPIConfig(samples=32, iterations=2, elites=8, prior_samples=4),
+        batch_size=32,
+    )
+    base = dict(
+        task="dmc/cartpole-swingup",
+        steps=4000,
+        seed_steps=1000,
+        eval_every=2000,
+        eval_episodes=1,
+        checkpoint_every=1000,
+        video=False,
+        run_dir=str(run_dir),
+        progress=False,
+        threads=1,
+        agent=agent,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def _overrides(cfg: TrainConfig) -> list[str]:
+    a = cfg.agent
+    return [
+        f"task={cfg.task}",
+        f"steps={cfg.steps}",
+        f"seed_steps={cfg.seed_steps}",
+        f"eval_every={cfg.eval_every}",
+        f"eval_episodes={cfg.eval_episodes}",
+        f"checkpoint_every={cfg.checkpoint_every}",
+        "video=false",
+        f"run_dir={cfg.run_dir}",
+        "progress=false",
+        "threads=1",
+        "agent.model.size=tiny",
+        "+agent.model.overrides.num_bins=21",
+        f"agent.planner.samples={a.planner.samples}",
+        f"agent.planner.iterations={a.planner.iterations}",
+        f"agent.planner.elites={a.planner.elites}",
+        f"agent.planner.prior_samples={a.planner.prior_samples}",
+        f"agent.batch_size={a.batch_size}",
+    ]
+
+
+def _run_record(run_dir):
+    run = RunDir(run_dir)
+    metrics = [
+        {k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
+        for line in run.metrics.read_text().splitlines()
+    ]
+    params = torch.load(run.checkpoint, weights_only=False)["agent"]["model"]
+    return run.curve.read_text(), metrics, params
+
+
+def test_kill_and_resume_continues_identically(tmp_path):
+    reference = _tiny_cfg(tmp_path / "ref")
+    train(reference)
+    killed = _tiny_cfg(tmp_path / "killed")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "train", *_overrides(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    ckpt = RunDir(killed.run_dir).checkpoint
+    deadline = time.time() + 240
+    while time.time() < deadline and not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the next episode, past the checkpoint
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    train(dataclasses.replace(killed, resume=True))
+    curve_a, metrics_a, params_a = _run_record(reference.run_dir)
+    curve_b, metrics_b, params_b = _run_record(killed.run_dir)
+    assert curve_a == curve_b
+    assert metrics_a == metrics_b
+    for key in params_a:
+        torch.testing.assert_close(params_a[key], params_b[key], rtol=0, atol=0)
+    _assert_same_replay(reference.run_dir, killed.run_dir)
+
+
+def _assert_same_replay(a, b):
+    sa, sb = EpisodeStore(RunDir(a).replay), EpisodeStore(RunDir(b).replay)
+    assert sa.indices() == sb.indices()
+    for i in sa.indices():
+        np.testing.assert_array_equal(sa.read(i)["action"], sb.read(i)["action"])
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    cfg = _tiny_cfg(tmp_path, steps=1000, seed_steps=1000)
+    train(cfg)
+    with pytest.raises(ValueError, match="seed"):
+        train(dataclasses.replace(cfg, resume=True, seed=5))
+    with pytest.raises(FileExistsError, match="resume=true"):
+        train(cfg)
+
+
+@pytest.mark.slow
+def test_tiny_run_beats_random_agent(tmp_path):
+    result = train(
+        _tiny_cfg(tmp_path, action_repeat=2, updates_per_decision=1.0, steps=8000, eval_every=8000, eval_episodes=2)
+    )
+    assert result["eval/return"] > 150, "cartpole-swingup: a random agent scores about 25"
