@@ -50,8 +50,11 @@ def agent_payload(kind: str, cfg, obs_shapes: dict, action_dim: int, agent, **ex
     }
 
 
-def load_agent(path: str | os.PathLike, env=None, *, seed: int = 0, device: str = "cpu"):
-    """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`."""
+def load_agent(path: str | os.PathLike, env=None, *, seed: int = 0, device: str = "cpu", planner: str | None = None):
+    """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
+
+    `planner` replaces a goal-reaching agent's planner (`cem`, `mppi`, `gradient`, `hybrid`).
+    """
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
     shapes, action_dim = payload["obs_shapes"], payload["action_dim"]
@@ -62,10 +65,14 @@ def load_agent(path: str | os.PathLike, env=None, *, seed: int = 0, device: str 
         )
     elif payload["kind"] == "goal":
         cfg = from_dict(GoalAgentConfig, payload["agent_config"])
+        if planner is not None:
+            cfg = dataclasses.replace(cfg, planner=planner)
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         agent = build_goal_agent(cfg, model, action_dim, generator=generator)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
+    if planner is not None and payload["kind"] != "goal":
+        raise ValueError("planner= applies to goal-reaching checkpoints; the reward agent always plans with MPPI")
     agent.load_state_dict(payload["agent"])
     agent.generator.manual_seed(seed)
     return agent

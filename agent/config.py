@@ -68,16 +68,19 @@ class GoalAgentConfig:
     """The reward-free goal-reaching agent: a JEPA world model and a planner on a goal energy.
 
     Attributes:
+        inputs: the observations the model sees: `pixels` (default: planning from images alone), `state`
+            or `state+pixels`.
         model: world model size and overrides.
         planner: `cem`, `mppi`, `gradient` or `hybrid`.
         metric, steps: the goal energy (`l2`/`l1`/`cosine`, `final`/`all`).
         execute: actions executed from each plan before replanning.
     """
 
+    inputs: str = "pixels"
     model: ModelConfig = field(
         default_factory=lambda: ModelConfig(
             overrides={
-                "latent_norm": "none",
+                "latent_norm": "layernorm",
                 "target": "stopgrad",
                 "anti_collapse": "vicreg",
                 "vicreg_std_target": 1.0,

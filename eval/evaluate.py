@@ -40,6 +40,7 @@ class EvalConfig:
     task: str = "dmc/walker-walk"
     obs: str | None = None
     checkpoint: str | None = None
+    planner: str | None = None
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -60,6 +61,7 @@ class Job:
     checkpoint: str | None
     video: str | None
     render_size: int
+    planner: str | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -74,15 +76,15 @@ def task_slug(task: str) -> str:
 _CACHE: dict = {}  # per worker process: (task, obs, render_size) -> env; (checkpoint, task, obs) -> agent
 
 
-def make_agent(checkpoint: str | None, env, seed: int):
-    """A random agent, or the agent saved in `checkpoint`."""
+def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None):
+    """A random agent, or the agent saved in `checkpoint` (with another planner when given)."""
     if checkpoint is None:
         from agent.random_agent import RandomAgent
 
         return RandomAgent(env.action_space.shape[0], rng=np.random.default_rng(seed))
     from agent.checkpoint import load_agent
 
-    return load_agent(checkpoint, env, seed=seed)
+    return load_agent(checkpoint, env, seed=seed, planner=planner)
 
 
 def run_job(job: Job) -> dict:
@@ -92,9 +94,9 @@ def run_job(job: Job) -> dict:
         _CACHE[key] = make_env(job.task, obs=job.obs, render_size=job.render_size)
     env = _CACHE[key]
     seed = episode_seed(job.run_seed, job.episode)
-    agent_key = (job.checkpoint, job.task, job.obs)
+    agent_key = (job.checkpoint, job.task, job.obs, job.planner)
     if agent_key not in _CACHE:
-        _CACHE[agent_key] = make_agent(job.checkpoint, env, seed)
+        _CACHE[agent_key] = make_agent(job.checkpoint, env, seed, job.planner)
     agent = _CACHE[agent_key]
     _reseed(agent, seed)
     recorder = VideoRecorder(job.video) if job.video else None
@@ -102,6 +104,7 @@ def run_job(job: Job) -> dict:
     episode = run_episode(env, agent, seed=seed, recorder=recorder)
     row = {"task": job.task, "obs": job.obs, "run_seed": job.run_seed, "episode": job.episode, **episode.summary()}
     row["wall_s"] = time.perf_counter() - start
+    row["ms_per_action"] = 1e3 * row["wall_s"] / max(episode.length, 1)  # planning + env step + rendering
     return row
 
 
@@ -127,7 +130,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                 video = None
                 if ep < cfg.video:
                     video = str(out / "videos" / task_slug(task) / f"seed{run_seed}_ep{ep}.{cfg.video_format}")
-                jobs.append(Job(task, obs, run_seed, ep, cfg.checkpoint, video, cfg.render_size))
+                jobs.append(Job(task, obs, run_seed, ep, cfg.checkpoint, video, cfg.render_size, cfg.planner))
     return jobs
 
 
@@ -173,7 +176,14 @@ def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
     summary: dict = {"machine": machine(), "wall_time_s": wall, "tasks": {}}
     for task in dict.fromkeys(r["task"] for r in rows):
         task_rows = [r for r in rows if r["task"] == task]
-        summary["tasks"][task] = {"obs": task_rows[0]["obs"], **summarize(task_rows)}
+        summary["tasks"][task] = {
+            "obs": task_rows[0]["obs"],
+            **summarize(task_rows),
+            "ms_per_action": float(np.mean([r["ms_per_action"] for r in task_rows])),
+        }
+        distances = [r["final_distance"] for r in task_rows if r.get("final_distance") is not None]
+        if distances:
+            summary["tasks"][task]["final_distance"] = float(np.mean(distances))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(markdown(summary))
     return summary
@@ -181,14 +191,15 @@ def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
 
 def markdown(summary: dict) -> str:
     lines = [
-        "| task | obs | episodes | seeds | return mean ± std | IQM [95% CI] | success |",
-        "|---|---|---|---|---|---|---|",
+        "| task | obs | episodes | seeds | return mean ± std | IQM [95% CI] | success | final distance | ms/action |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for task, s in summary["tasks"].items():
         success = f"{s['success_rate']:.2f} ± {s['success_std']:.2f}" if "success_rate" in s else "-"
         lines.append(
             f"| {task} | {s['obs']} | {s['episodes']} | {s['seeds']} | {s['mean']:.1f} ± {s['std']:.1f} | "
-            f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {success} |"
+            f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {success} | "
+            f"{s.get('final_distance', float('nan')):.3f} | {s['ms_per_action']:.1f} |"
         )
     lines.append(f"\nmachine: {summary['machine']}; wall time {summary['wall_time_s']:.1f} s")
     return "\n".join(lines) + "\n"

@@ -17,7 +17,10 @@ import torch
 
 from agent.config import ModelConfig, RewardAgentConfig
 from agent.planners import MPPIConfig
+from agent.random_agent import RandomAgent
 from envs import make_env
+from eval.episode import run_episode
+from eval.evaluate import episode_seed as eval_seed
 from train.config import TrainConfig
 from train.dataset import EpisodeStore
 from train.logger import Logger
@@ -115,7 +118,9 @@ def _tiny_cfg(run_dir, **kw) -> TrainConfig:
     )
     base = dict(
         task="dmc/cartpole-swingup",
-        steps=4000,
+        action_repeat=4,
+        updates_per_decision=0.5,
+        steps=2000,
         seed_steps=1000,
         eval_every=2000,
         eval_episodes=1,
@@ -133,6 +138,8 @@ def _overrides(cfg: TrainConfig) -> list[str]:
     a = cfg.agent
     return [
         f"task={cfg.task}",
+        f"action_repeat={cfg.action_repeat}",
+        f"updates_per_decision={cfg.updates_per_decision}",
         f"steps={cfg.steps}",
         f"seed_steps={cfg.seed_steps}",
         f"eval_every={cfg.eval_every}",
@@ -206,9 +213,14 @@ def test_resume_refuses_changed_settings(tmp_path):
         train(cfg)
 
 
-@pytest.mark.slow
-def test_tiny_run_beats_random_agent(tmp_path):
-    result = train(
-        _tiny_cfg(tmp_path, action_repeat=2, updates_per_decision=1.0, steps=8000, eval_every=8000, eval_episodes=2)
-    )
-    assert result["eval/return"] > 150, "cartpole-swingup: a random agent scores about 25"
+def test_short_run_beats_random_agent(tmp_path):
+    # The default-size model with a cheap planner: ~1 minute on 2 cores.
+    agent = RewardAgentConfig(planner=MPPIConfig(samples=64, iterations=3, elites=8, prior_samples=8), batch_size=128)
+    cfg = _tiny_cfg(tmp_path, updates_per_decision=1.0, steps=4000, eval_every=4000, eval_episodes=2, agent=agent)
+    result = train(cfg)
+    env = make_env(cfg.task, action_repeat=cfg.action_repeat)
+    random_returns = [
+        run_episode(env, RandomAgent(1, rng=np.random.default_rng(i)), seed=eval_seed(cfg.seed, i)).total_return
+        for i in range(2)
+    ]
+    assert result["eval/return"] > 3 * np.mean(random_returns) + 50, (result["eval/return"], random_returns)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from agent.config import GoalAgentConfig, RewardAgentConfig
 
 # Keys that may change when a run is resumed; every other one must match the saved config.
-RESUMABLE_CHANGES = ("resume", "steps", "progress", "threads", "device", "video")
+RESUMABLE_CHANGES = ("resume", "steps", "updates", "time_limit_s", "progress", "threads", "device", "video")
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class TrainConfig:
 
     The defaults are the main job: a run on a 2-core CPU of about 15 minutes that takes cartpole-swingup
     far above a random agent. The TD-MPC2 comparison runs use `steps=100000 seed_steps=null
-    eval_every=10000 eval_episodes=10` (benchmarks/train_dmc.sh).
+    updates_per_decision=1 eval_every=10000 eval_episodes=10` (benchmarks/train_dmc.sh).
 
     Attributes:
         task, obs, size, action_repeat: the environment (see `envs.make_env`).
@@ -38,12 +38,12 @@ class TrainConfig:
     size: int = 64
     action_repeat: int | None = None
     seed: int = 0
-    steps: int = 12_000
+    steps: int = 10_000
     seed_steps: int | None = 2_000
-    updates_per_decision: float = 1.0
-    eval_every: int = 4_000
+    updates_per_decision: float = 0.5
+    eval_every: int = 5_000
     eval_episodes: int = 3
-    checkpoint_every: int = 4_000
+    checkpoint_every: int = 5_000
     video: bool = True
     replay_capacity: int = 1_000_000
     run_dir: str = "runs/${task}/seed${seed}"

@@ -1,0 +1,171 @@
+"""Offline, reward-free training of a JEPA world model from a collected dataset (for goal reaching).
+
+    python -m train.offline dataset=data/goal/reacher updates=20000 time_limit_s=1800
+
+The last `val_fraction` of the episodes are held out; the validation prediction loss is measured on a
+fixed set of their sequences. Checkpoints hold a goal-reaching agent (the model, the planner settings),
+which `python -m eval.evaluate task=goal/reacher checkpoint=<run_dir>/checkpoints/latest.pt` evaluates.
+The run folder has the layout of train/run_dir.py (no replay, videos or curve).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import numpy as np
+import torch
+
+from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
+from agent.factory import build_goal_agent, make_generator, model_config
+from train.config import OfflineConfig
+from train.dataset import EpisodeStore
+from train.logger import Logger
+from train.replay import Replay
+from train.run_dir import RunDir, resolve_device
+from world_model import WorldModel
+
+VAL_BATCHES = 8
+
+
+def load_split(store: EpisodeStore, val_fraction: float, inputs: tuple[str, ...]) -> tuple[Replay, Replay]:
+    """Train and validation replays from a dataset; validation takes the last episodes."""
+    indices = store.indices()
+    if len(indices) < 2:
+        raise ValueError(f"{store.root} holds {len(indices)} episodes; collect at least 2 (one is held out)")
+    n_val = max(1, int(round(len(indices) * val_fraction)))
+    parts = (indices[:-n_val], indices[-n_val:])
+    replays = []
+    for part in parts:
+        episodes = [store.read(i) for i in part]
+        replay = Replay(sum(len(e["action"]) for e in episodes))
+        for e in episodes:
+            replay.add({k: v for k, v in e.items() if k in (*inputs, "action")})
+        replays.append(replay)
+    return replays[0], replays[1]
+
+
+def input_shapes(store: EpisodeStore, inputs: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    first = store.read(store.indices()[0])
+    missing = [k for k in inputs if k not in first]
+    if missing:
+        raise ValueError(f"the dataset has no {missing} observations (it has {sorted(first)}); collect with obs=...")
+    return {k: tuple(first[k].shape[1:]) for k in inputs}
+
+
+class OfflineTrainer:
+    """Fits the world model; validation, checkpoints and logs on the schedule of `OfflineConfig`."""
+
+    def __init__(self, cfg: OfflineConfig, store: EpisodeStore, device: torch.device, run: RunDir):
+        self.cfg, self.run, self.device = cfg, run, device
+        inputs = tuple(cfg.agent.inputs.split("+"))
+        self.shapes = input_shapes(store, inputs)
+        self.train_replay, self.val_replay = load_split(store, cfg.val_fraction, inputs)
+        self.action_dim = int(store.read(store.indices()[0])["action"].shape[1])
+        self.model = WorldModel(self.shapes, self.action_dim, model_config(cfg.agent.model)).to(device)
+        self.optim = torch.optim.AdamW(self.model.parameters(), lr=cfg.agent.lr, weight_decay=1e-4)
+        self.generator = make_generator(device, cfg.seed)
+        self.rng = np.random.default_rng([cfg.seed, 3])
+        val_rng = np.random.default_rng([cfg.seed, 4])
+        self.val_batches = [
+            self.val_replay.sample(cfg.agent.batch_size, cfg.agent.horizon, val_rng) for _ in range(VAL_BATCHES)
+        ]
+        self.updates, self.wall_s = 0, 0.0
+
+    def step(self) -> dict[str, float]:
+        batch = self.train_replay.sample(self.cfg.agent.batch_size, self.cfg.agent.horizon, self.rng).to(self.device)
+        loss, metrics = self.model.loss(batch, generator=self.generator)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        metrics["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.agent.grad_clip).item()
+        self.optim.step()
+        self.model.update_target()
+        self.updates += 1
+        return metrics
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        g = make_generator(self.device, 0)  # the same SIGReg directions every time: comparable values
+        losses = [self.model.loss(b.to(self.device), generator=g)[1] for b in self.val_batches]
+        return {
+            f"val/{k}": float(np.mean([m[k] for m in losses]))
+            for k in ("pred_loss", "pred_loss_last", "z_std", "z_rank")
+        }
+
+    def checkpoint(self) -> None:
+        agent = build_goal_agent(self.cfg.agent, self.model, self.action_dim, generator=self.generator)
+        payload = agent_payload(
+            "goal",
+            self.cfg.agent,
+            self.shapes,
+            self.action_dim,
+            agent,
+            optim=self.optim.state_dict(),
+            updates=self.updates,
+            wall_s=self.wall_s,
+            rng=self.rng.bit_generator.state,
+        )
+        save_checkpoint(self.run.checkpoint, payload)
+
+    def restore(self) -> None:
+        payload = load_checkpoint(self.run.checkpoint)
+        self.model.load_state_dict(payload["agent"]["model"])
+        self.generator.set_state(payload["agent"]["generator"])
+        self.optim.load_state_dict(payload["optim"])
+        self.updates, self.wall_s = payload["updates"], payload["wall_s"]
+        self.rng.bit_generator.state = payload["rng"]
+
+    def fit(self, logger: Logger) -> dict:
+        cfg = self.cfg
+        start = time.perf_counter() - self.wall_s
+        history: list[dict] = []
+        val: dict = {}
+        while self.updates < cfg.updates:
+            history.append(self.step())
+            self.wall_s = time.perf_counter() - start
+            out_of_time = cfg.time_limit_s is not None and self.wall_s >= cfg.time_limit_s
+            last = self.updates >= cfg.updates or out_of_time
+            if self.updates % cfg.eval_every == 0 or last:
+                val = self.validate()
+                train = {f"train/{k}": float(np.mean([m[k] for m in history])) for k in history[0]}
+                logger.log(self.updates, {**train, **val, "time/wall_s": self.wall_s})
+                history.clear()
+            if self.updates % cfg.checkpoint_every == 0 or last:
+                self.checkpoint()
+            if out_of_time:
+                break
+        return {"updates": self.updates, "wall_s": self.wall_s, **val}
+
+
+def train_offline(cfg: OfflineConfig) -> dict:
+    """Train as configured (resuming when asked); return updates, wall time and the last validation."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    run = RunDir(cfg.run_dir)
+    run.prepare(cfg, resume=cfg.resume)
+    trainer = OfflineTrainer(cfg, EpisodeStore(cfg.dataset), resolve_device(cfg.device), run)
+    if cfg.resume:
+        trainer.restore()
+    logger = Logger(run.root, cfg.updates, initial_step=trainer.updates, progress=cfg.progress)
+    try:
+        return trainer.fit(logger)
+    finally:
+        logger.close()
+
+
+def main() -> None:
+    from eval.app import run_app
+
+    def body(cfg: OfflineConfig) -> None:
+        result = train_offline(cfg)
+        print(
+            f"{result['updates']} updates in {result['wall_s'] / 60:.1f} min; validation prediction loss "
+            f"{result.get('val/pred_loss', float('nan')):.4g}; checkpoint: {RunDir(cfg.run_dir).checkpoint}"
+        )
+
+    run_app("offline", OfflineConfig, body, pathlib.Path(__file__).with_name("conf"))
+
+
+if __name__ == "__main__":
+    main()
