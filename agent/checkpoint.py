@@ -14,14 +14,17 @@ from agent.factory import build_goal_agent, build_reward_agent, make_generator, 
 from world_model import WorldModel
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict) -> pathlib.Path:
-    """`torch.save` to a temporary file in the same folder, fsync, then rename over `path`."""
+def atomic_write(path: str | os.PathLike, write) -> pathlib.Path:
+    """Write a file via `write(fileobj)` to a temporary name in the same folder, fsync, then rename.
+
+    A reader never sees a half-written file, and a crash leaves the previous version in place.
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -29,6 +32,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> pathlib.Path:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> pathlib.Path:
+    """`torch.save` the payload atomically."""
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

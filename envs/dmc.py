@@ -9,7 +9,7 @@ import numpy as np
 from dm_env import StepType
 
 from envs.registry import TaskSpec, register
-from envs.rendering import FrameRenderer
+from envs.rendering import RendererCache
 from envs.spaces import ActionScaler, observation_space, unit_action_space
 
 # Names as TD-MPC2 writes them (cup-catch, not ball_in_cup-catch).
@@ -64,8 +64,7 @@ class DMCEnv(gym.Env):
         self._repeat = action_repeat
         self._camera = camera
         self._render_size = render_size
-        self._render_quality = render_quality
-        self._renderers: dict[str, FrameRenderer] = {}
+        self._renderers = RendererCache(render_quality)
         spec = dm_env.action_spec()
         self._scale = ActionScaler(spec.minimum, spec.maximum)
         self.action_space = unit_action_space(spec.shape[0])
@@ -93,11 +92,7 @@ class DMCEnv(gym.Env):
         return self._env.task
 
     def _frame(self, kind: str, size: int) -> np.ndarray:
-        if kind not in self._renderers:
-            self._renderers[kind] = FrameRenderer(
-                self.physics.model.ptr, size, size, quality="fast" if kind == "obs" else self._render_quality
-            )
-        return self._renderers[kind].render(self.physics.data.ptr, self._camera)
+        return self._renderers.frame(kind, self.physics.model.ptr, self.physics.data.ptr, size, self._camera)
 
     def _observe(self, dm_obs) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -137,9 +132,7 @@ class DMCEnv(gym.Env):
         return self._frame("render", self._render_size)
 
     def close(self) -> None:
-        for renderer in self._renderers.values():
-            renderer.close()
-        self._renderers.clear()
+        self._renderers.close()
 
 
 def _make_suite_env(domain: str, task: str, *, obs: str, size: int, action_repeat: int, **kwargs) -> DMCEnv:

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.registry import TaskSpec, register
-from envs.rendering import FrameRenderer, resize_nearest
+from envs.rendering import RendererCache, resize_nearest
 from envs.spaces import ActionScaler, observation_space, unit_action_space
 
 MUJOCO_V5 = {
@@ -58,8 +58,7 @@ class GymEnv(gym.Env):
         self._size = size
         self._repeat = action_repeat
         self._render_size = render_size
-        self._render_quality = render_quality
-        self._renderers: dict[str, FrameRenderer] = {}
+        self._renderers = RendererCache(render_quality)
         self._scale = ActionScaler(env.action_space.low, env.action_space.high)
         self.action_space = unit_action_space(env.action_space.shape[0])
         state_dim = gym.spaces.flatdim(env.observation_space)
@@ -94,11 +93,8 @@ class GymEnv(gym.Env):
             if frame is None:
                 raise RuntimeError(f"{self._env.spec.id} cannot render rgb_array frames")
             return resize_nearest(np.asarray(frame, dtype=np.uint8), size, size)
-        if kind not in self._renderers:
-            self._renderers[kind] = FrameRenderer(
-                self._env.unwrapped.model, size, size, quality="fast" if kind == "obs" else self._render_quality
-            )
-        return self._renderers[kind].render(self._env.unwrapped.data, self._camera)
+        unwrapped = self._env.unwrapped
+        return self._renderers.frame(kind, unwrapped.model, unwrapped.data, size, self._camera)
 
     def _observe(self, raw) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -130,9 +126,7 @@ class GymEnv(gym.Env):
         return self._frame("render", self._render_size)
 
     def close(self) -> None:
-        for renderer in self._renderers.values():
-            renderer.close()
-        self._renderers.clear()
+        self._renderers.close()
         self._env.close()
 
 

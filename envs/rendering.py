@@ -99,6 +99,25 @@ class FrameRenderer:
         self._renderer.close()
 
 
+class RendererCache:
+    """One `FrameRenderer` per use: `obs` frames at `fast` quality, `render` frames at `render_quality`."""
+
+    def __init__(self, render_quality: str):
+        self.render_quality = render_quality
+        self._renderers: dict[str, FrameRenderer] = {}
+
+    def frame(self, kind: str, model, data, size: int, camera) -> np.ndarray:
+        if kind not in self._renderers:
+            quality = "fast" if kind == "obs" else self.render_quality
+            self._renderers[kind] = FrameRenderer(model, size, size, quality=quality)
+        return self._renderers[kind].render(data, camera)
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+
+
 def resize_nearest(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     """Nearest-neighbour resize of an `(H, W, C)` frame (for non-MuJoCo Gymnasium envs)."""
     rows = np.arange(height) * frame.shape[0] // height

@@ -19,32 +19,18 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 
 import numpy as np
+
+from agent.checkpoint import atomic_write
 
 FORMAT_VERSION = 1
 OBS_KEYS = ("state", "pixels")
 STEP_DTYPES = {"action": np.float32, "reward": np.float32, "terminated": bool, "truncated": bool, "env_steps": np.int32}
 
 
-def atomic_write_bytes(path: pathlib.Path, write) -> None:
-    """Write a file via `write(fileobj)` to a temporary name in the same folder, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_json(path: pathlib.Path, data: dict) -> None:
-    atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True).encode()))
 
 
 class EpisodeStore:
@@ -89,7 +75,7 @@ class EpisodeStore:
     def write(self, index: int, episode: dict[str, np.ndarray]) -> None:
         """Write one whole episode atomically (see the module docstring for its arrays)."""
         validate_episode(episode)
-        atomic_write_bytes(self.path(index), lambda f: np.savez_compressed(f, **episode))
+        atomic_write(self.path(index), lambda f: np.savez_compressed(f, **episode))
 
     def read(self, index: int) -> dict[str, np.ndarray]:
         with np.load(self.path(index)) as data:

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
+from agent.checkpoint import agent_payload, atomic_write, load_checkpoint, save_checkpoint
 from agent.factory import build_reward_agent, episode_discount, make_generator
 from agent.random_agent import RandomAgent
 from envs import make_env
@@ -27,7 +27,7 @@ from eval.evaluate import episode_seed as eval_seed
 from eval.video import VideoRecorder
 from train.collect import episode_seed
 from train.config import TrainConfig
-from train.dataset import EpisodeRecorder, EpisodeStore, atomic_write_bytes
+from train.dataset import EpisodeRecorder, EpisodeStore
 from train.logger import Logger
 from train.replay import Replay
 from train.run_dir import RunDir, obs_shapes, resolve_device
@@ -193,7 +193,7 @@ def truncate_rows(path, step: int, step_of, header: bool = False) -> None:
     lines = path.read_text().splitlines(keepends=True)
     head, body = (lines[:1], lines[1:]) if header else ([], lines)
     kept = head + [line for line in body if line.strip() and step_of(line) <= step]
-    atomic_write_bytes(path, lambda f: f.write("".join(kept).encode()))
+    atomic_write(path, lambda f: f.write("".join(kept).encode()))
 
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
