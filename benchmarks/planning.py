@@ -52,8 +52,8 @@ def planner_set(budget: str, horizon: int = 3):
         grad = GradientConfig(horizon=horizon, restarts=8, iterations=20)
     else:
         mppi = MPPIConfig(horizon=horizon, prior_samples=0)
-        cem = CEMConfig(horizon=horizon, samples=128, iterations=4, elites=16)
-        grad = GradientConfig(horizon=horizon, restarts=4, iterations=5)
+        cem = CEMConfig(horizon=horizon, samples=128, iterations=3, elites=16)
+        grad = GradientConfig(horizon=horizon, restarts=4, iterations=4)
     refine = dataclasses.replace(grad, iterations=max(2, grad.iterations // 4))
     return {
         "mppi": MPPI(mppi),

@@ -126,7 +126,7 @@ def plot(
         mean = np.array([np.mean(stats[i]) for i in keep])
         lo, hi = np.array([min(stats[i]) for i in keep]), np.array([max(stats[i]) for i in keep])
         width = 2.5 if name == label else 1.2
-        ax.plot(xs, mean, label=f"{name} ({len(c)} seeds)", linewidth=width)
+        ax.plot(xs, mean, label=f"{name} ({len(c)} seeds)", linewidth=width, marker="o", markersize=3)
         ax.fill_between(xs, lo, hi, alpha=0.15)
     ax.set_xlabel("environment steps (action repeat included)")
     ax.set_ylabel(metric)

@@ -48,6 +48,7 @@ class EvalConfig:
     video_format: str = "mp4"
     tile: bool = False
     render_size: int = 256
+    render_quality: str = "video"
     out: str = "eval_results"
     progress: bool = True
 
@@ -62,6 +63,7 @@ class Job:
     video: str | None
     render_size: int
     planner: str | None = None
+    render_quality: str = "video"
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -89,9 +91,9 @@ def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = Non
 
 def run_job(job: Job) -> dict:
     """One evaluation episode (in a worker process); returns its summary row."""
-    key = (job.task, job.obs, job.render_size)
+    key = (job.task, job.obs, job.render_size, job.render_quality)
     if key not in _CACHE:
-        _CACHE[key] = make_env(job.task, obs=job.obs, render_size=job.render_size)
+        _CACHE[key] = make_env(job.task, obs=job.obs, render_size=job.render_size, render_quality=job.render_quality)
     env = _CACHE[key]
     seed = episode_seed(job.run_seed, job.episode)
     agent_key = (job.checkpoint, job.task, job.obs, job.planner)
@@ -130,7 +132,11 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                 video = None
                 if ep < cfg.video:
                     video = str(out / "videos" / task_slug(task) / f"seed{run_seed}_ep{ep}.{cfg.video_format}")
-                jobs.append(Job(task, obs, run_seed, ep, cfg.checkpoint, video, cfg.render_size, cfg.planner))
+                jobs.append(
+                    Job(
+                        task, obs, run_seed, ep, cfg.checkpoint, video, cfg.render_size, cfg.planner, cfg.render_quality
+                    )
+                )
     return jobs
 
 

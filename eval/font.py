@@ -51,6 +51,14 @@ _GLYPHS = {
     "_": "000 000 000 000 111",
 }
 _BITMAPS = {c: np.array([[b == "1" for b in row] for row in g.split()], dtype=bool) for c, g in _GLYPHS.items()}
+_SCALED: dict[tuple[str, int], np.ndarray] = {}  # videos draw the same glyphs every frame: scale each once
+
+
+def _glyph(ch: str, scale: int) -> np.ndarray:
+    key = (ch if ch in _BITMAPS else " ", scale)
+    if key not in _SCALED:
+        _SCALED[key] = np.kron(_BITMAPS[key[0]], np.ones((scale, scale), dtype=bool))
+    return _SCALED[key]
 
 
 def draw_text(frame: np.ndarray, text: str, *, x: int = 2, y: int = 2, scale: int = 2) -> np.ndarray:
@@ -68,7 +76,7 @@ def draw_text(frame: np.ndarray, text: str, *, x: int = 2, y: int = 2, scale: in
     y1, x1 = min(frame.shape[0], y + height), min(frame.shape[1], x + width)
     frame[y:y1, x:x1] = (frame[y:y1, x:x1] * 0.35).astype(np.uint8)
     for i, ch in enumerate(text):
-        glyph = np.kron(_BITMAPS.get(ch, _BITMAPS[" "]), np.ones((scale, scale), dtype=bool))
+        glyph = _glyph(ch, scale)
         gy, gx = y + scale, x + (1 + 4 * i) * scale
         region = frame[gy : gy + glyph.shape[0], gx : gx + glyph.shape[1]]
         region[glyph[: region.shape[0], : region.shape[1]]] = 255

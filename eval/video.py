@@ -113,7 +113,10 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], *, fps: int =
     try:
         if suffix == ".mp4":
             # macro_block_size=1: keep the frame size (imageio-ffmpeg would otherwise pad 84 -> 96).
-            with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, quality=7) as writer:
+            # The veryfast preset encodes ~4x faster than the default at a slightly larger file.
+            with imageio.get_writer(
+                tmp, fps=fps, codec="libx264", macro_block_size=1, quality=7, ffmpeg_params=["-preset", "veryfast"]
+            ) as writer:
                 for frame in frames:
                     writer.append_data(frame)
         else:
