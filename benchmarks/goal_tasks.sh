@@ -3,12 +3,14 @@
 #   bash benchmarks/goal_tasks.sh [task ...]        default: reacher two-rooms push-t
 # For each task: collect 1,000 random-policy episodes (push-t: the smooth policy), train the world
 # model offline for at most 30 minutes, then evaluate 50 seeded start/goal pairs with each planner.
+# EPISODES, MINUTES and PLANNERS override the protocol for shorter runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-benchmarks/results/goal}
 EPISODES=${EPISODES:-1000}
 MINUTES=${MINUTES:-30}
+PLANNERS=${PLANNERS:-cem mppi gradient hybrid}
 TASKS=("${@:-reacher two-rooms push-t}")
 mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
@@ -18,7 +20,7 @@ for task in ${TASKS[@]}; do
   $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=pixels policy=$policy workers=2 out="$data" progress=false
   run="$OUT/$task/model"
   $PY -m train.offline dataset="$data" updates=1000000 time_limit_s=$((MINUTES * 60)) run_dir="$run" progress=false
-  for planner in cem mppi gradient hybrid; do
+  for planner in $PLANNERS; do
     $PY -m eval.evaluate task="goal/$task" obs=pixels checkpoint="$run/checkpoints/latest.pt" planner=$planner \
       episodes=50 seeds=[0] workers=2 video=2 out="$OUT/$task/eval_$planner" progress=false
   done
