@@ -52,6 +52,10 @@ class VideoRecorder:
         self._add(env, reward, info, agent)
 
     def finish(self, episode) -> None:
+        # Panels can appear mid-episode (the imagined plan exists only after the first plan): pad every
+        # frame to the widest so that the video has one size.
+        width = max(f.shape[1] for f in self.frames)
+        self.frames = [np.pad(f, ((0, 0), (0, width - f.shape[1]), (0, 0))) for f in self.frames]
         if self.path is not None:
             write_video(self.path, self.frames, fps=self.fps)
 

@@ -170,3 +170,17 @@ def test_goal_task_video_shows_goal_beside_frame(tmp_path):
 class ConstantAgent2D(ConstantAgent):
     def act(self, obs, *, goal=None, explore=False):
         return np.zeros(2, np.float32)
+
+
+class ImaginingAgent(ConstantAgent):
+    """Shows an imagined plan only from its second action on, as a planning agent does."""
+
+    def imagined_frames(self):
+        return None if self.calls < 2 else np.full((3, 8, 8, 3), 200, np.uint8)
+
+
+def test_video_with_imagined_panel_appearing_mid_episode(tmp_path):
+    path = tmp_path / "imagined.mp4"
+    run_episode(CountingEnv(length=4), ImaginingAgent(), seed=0, recorder=VideoRecorder(path))
+    frames = imageio.mimread(path, memtest=False)
+    assert len(frames) == 5 and {f.shape for f in frames} == {(32, 80, 3)}  # frame + 32-wide imagined panel
