@@ -117,6 +117,26 @@ def colored_normal(generators: Generators, G: int, shape: tuple[int, ...], beta:
     return signal / ((weight * scale**2).sum() / horizon).sqrt()
 
 
+def action_dim(init: torch.Tensor | None, dynamics: Dynamics) -> int:
+    """A, from the warm start or from the dynamics callable's `action_dim` attribute."""
+    if init is not None:
+        return init.shape[-1]
+    dim = getattr(dynamics, "action_dim", None)
+    if dim is None:
+        raise ValueError("pass init= or give the dynamics callable an `action_dim` attribute")
+    return dim
+
+
+def initial_mean(init, horizon: int, G: int, A: int, device, single: bool) -> torch.Tensor:
+    """The starting mean `(H, G, A)`: zeros, or the warm start `init` checked and clipped."""
+    if init is None:
+        return torch.zeros(horizon, G, A, device=device)
+    mean = init.unsqueeze(1) if single and init.dim() == 2 else init
+    if mean.shape != (horizon, G, A):
+        raise ValueError(f"init has shape {tuple(init.shape)}, expected (H={horizon}, G={G}, A={A})")
+    return mean.clamp(-1, 1).to(device)
+
+
 def shift(actions: torch.Tensor) -> torch.Tensor:
     """Warm start for the next step: drop the executed first action, repeat zeros at the end.
 

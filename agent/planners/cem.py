@@ -12,9 +12,11 @@ from agent.planners.base import (
     Generators,
     Objective,
     PlanResult,
+    action_dim,
     batch_problem,
     colored_normal,
     evaluate,
+    initial_mean,
     unbatch,
 )
 
@@ -65,8 +67,8 @@ class CEM:
         start = time.perf_counter()
         cfg = self.cfg
         z0, goal, single = batch_problem(z0, goal)
-        G, device, A = z0.shape[0], z0.device, _action_dim(init, dynamics, z0)
-        mean = _initial_mean(init, cfg.horizon, G, A, device, single)
+        G, device, A = z0.shape[0], z0.device, action_dim(init, dynamics)
+        mean = initial_mean(init, cfg.horizon, G, A, device, single)
         std = torch.full_like(mean, cfg.init_std)
         best_actions, best_energy = mean.clone(), torch.full((G,), float("inf"), device=device)
         info: dict[str, float] = {}
@@ -88,21 +90,3 @@ class CEM:
         info["energy"] = best_energy.mean().item()
         info["time_ms"] = (time.perf_counter() - start) * 1e3
         return unbatch(PlanResult(best_actions, best_energy, info, elites, std), single)
-
-
-def _action_dim(init: torch.Tensor | None, dynamics: Dynamics, z0: torch.Tensor) -> int:
-    if init is not None:
-        return init.shape[-1]
-    dim = getattr(dynamics, "action_dim", None)
-    if dim is None:
-        raise ValueError("pass init= or give the dynamics callable an `action_dim` attribute")
-    return dim
-
-
-def _initial_mean(init, horizon: int, G: int, A: int, device, single: bool) -> torch.Tensor:
-    if init is None:
-        return torch.zeros(horizon, G, A, device=device)
-    mean = init.unsqueeze(1) if single and init.dim() == 2 else init
-    if mean.shape != (horizon, G, A):
-        raise ValueError(f"init has shape {tuple(init.shape)}, expected (H={horizon}, G={G}, A={A})")
-    return mean.clamp(-1, 1).to(device)

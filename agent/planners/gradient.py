@@ -12,12 +12,13 @@ from agent.planners.base import (
     Generators,
     Objective,
     PlanResult,
+    action_dim,
     batch_problem,
     evaluate,
+    initial_mean,
     standard_normal,
     unbatch,
 )
-from agent.planners.cem import _action_dim, _initial_mean
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ class GradientPlanner:
         """Plan from `z0 (G, D)` (or `(D,)`); `init (H, G, A)` is the first restart."""
         cfg = self.cfg
         z0b, goalb, single = batch_problem(z0, goal)
-        G, device, A = z0b.shape[0], z0b.device, _action_dim(init, dynamics, z0b)
-        first = _initial_mean(init, cfg.horizon, G, A, device, single).unsqueeze(2)  # (H, G, 1, A)
+        G, device, A = z0b.shape[0], z0b.device, action_dim(init, dynamics)
+        first = initial_mean(init, cfg.horizon, G, A, device, single).unsqueeze(2)  # (H, G, 1, A)
         others = standard_normal(generator, G, (cfg.restarts - 1, cfg.horizon, A), device).permute(2, 0, 1, 3)
         others = others.tanh() * cfg.init_scale  # squashed into the box
         starts = torch.cat([first, others], dim=2)  # (H, G, R, A)

@@ -13,12 +13,13 @@ from agent.planners.base import (
     Generators,
     Objective,
     PlanResult,
+    action_dim,
     batch_problem,
     evaluate,
+    initial_mean,
     standard_normal,
     unbatch,
 )
-from agent.planners.cem import _action_dim, _initial_mean
 
 # proposal(z0 (G, D), count) -> (H, G, count, A): candidate sequences from a policy prior.
 Proposal = Callable[[torch.Tensor, int], torch.Tensor]
@@ -72,8 +73,8 @@ class MPPI:
         start = time.perf_counter()
         cfg = self.cfg
         z0, goal, single = batch_problem(z0, goal)
-        G, device, A = z0.shape[0], z0.device, _action_dim(init, dynamics, z0)
-        mean = _initial_mean(init, cfg.horizon, G, A, device, single)
+        G, device, A = z0.shape[0], z0.device, action_dim(init, dynamics)
+        mean = initial_mean(init, cfg.horizon, G, A, device, single)
         std = torch.full_like(mean, cfg.init_std)
         prior = None
         if self.proposal is not None and cfg.prior_samples > 0:
