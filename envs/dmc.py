@@ -110,7 +110,14 @@ class DMCEnv(gym.Env):
             # dm_control draws initial states from the task's RandomState.
             self._env.task._random = np.random.RandomState(seed)
         time_step = self._env.reset()
-        return self._observe(time_step.observation), {}
+        self._episode_started()
+        return self._observe(time_step.observation), self._reset_info()
+
+    def _episode_started(self) -> None:
+        """Hook after each dm_control reset, before the first observation (goal tasks render the goal)."""
+
+    def _reset_info(self) -> dict:
+        return {}
 
     def step(self, action):
         native = self._scale(action)

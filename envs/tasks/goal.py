@@ -88,15 +88,14 @@ class GoalEnv(DMCEnv):
         first = next(iter(errors.values()))
         return {"success": self.task.within_tolerance(errors), "goal_distance": float(first), **errors}
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super(DMCEnv, self).reset(seed=seed)
-        if seed is not None:
-            self._env.task._random = np.random.RandomState(seed)
-        time_step = self._env.reset()
+    def _episode_started(self) -> None:
+        # The goal's own observation (state and/or pixels), taken with the joints placed at the goal.
         self._goal_obs = with_configuration(
             self.physics, self.task.goal_qpos, lambda p: DMCEnv._observe(self, self.task.get_observation(p))
         )
-        return self._observe(time_step.observation), self._goal_info()
+
+    def _reset_info(self) -> dict:
+        return self._goal_info()
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
