@@ -8,6 +8,7 @@ warm-started from the shifted previous plan with policy proposals among its cand
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -19,6 +20,9 @@ from agent.objectives import RewardEnergy
 from agent.planners import MPPI, shift
 from agent.policy import GaussianPolicy, policy_proposal
 from world_model import Batch, WorldModel
+from world_model.distributed import BatchSync, Forward
+
+_ONE_PROCESS = BatchSync()
 
 
 class RunningScale:
@@ -27,9 +31,9 @@ class RunningScale:
     def __init__(self, tau: float = 0.01):
         self.tau, self.value = tau, None
 
-    def update(self, x: torch.Tensor) -> float:
+    def update(self, x: torch.Tensor, sync: BatchSync = _ONE_PROCESS) -> float:
         q = torch.quantile(x.detach().float().flatten(), torch.tensor([0.05, 0.95], device=x.device))
-        spread = max((q[1] - q[0]).item(), 1.0)
+        spread = max(sync(q[1] - q[0]).item(), 1.0)  # the ranks' mean, so that every rank scales alike
         self.value = spread if self.value is None else self.value + self.tau * (spread - self.value)
         return self.value
 
@@ -66,7 +70,21 @@ class WorldModelAgent:
         )
         self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.scale = RunningScale()
+        # What training calls; `distribute` swaps in DDP-wrapped versions for multi-process runs.
+        self.sync = BatchSync()
+        self._loss = self._model_loss
+        self._policy_train = self.policy
+        self.autocast = contextlib.nullcontext  # e.g. bf16 autocast, chosen by the training command
         self.reset()
+
+    def distribute(self, wrap, sync: BatchSync) -> None:
+        """Train across processes: `wrap` puts a module in DistributedDataParallel, `sync` averages batch
+        statistics over ranks. The world model with its value ensemble and the policy prior are wrapped;
+        DDP makes every rank start from rank 0's parameters and all-reduces their gradients."""
+        self.sync = sync
+        self._loss = wrap(Forward(self.model, self._model_loss))
+        self._policy_train = wrap(self.policy)
+        self.target_values.load_state_dict(self.model.values.state_dict())  # rank 0's, as broadcast
 
     @property
     def device(self) -> torch.device:
@@ -109,8 +127,21 @@ class WorldModelAgent:
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on the world model, value ensemble and policy prior from `batch` `(T, B, ...)`."""
         batch = batch.to(self.device)
+        with self.autocast():
+            total, metrics, zs = self._loss(batch)
+        self.optim.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optim.step()
+        metrics.update(grad_norm=grad_norm.item())
+        metrics.update(self._update_policy(zs.detach()))
+        self._soft_update()
+        return metrics
+
+    def _model_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """The world model's JEPA loss plus the value loss; also the predicted latents `(T+1, B, D)`."""
         wm = self.model
-        loss, metrics, latents = wm.loss(batch, generator=self.generator, with_latents=True)
+        loss, metrics, latents = wm.loss(batch, generator=self.generator, sync=self.sync, with_latents=True)
         zs, next_z = latents["zs"], latents["targets"]  # (T+1, B, D), (T, B, D)
         T, B = batch.action.shape[:2]
         with torch.no_grad():
@@ -120,14 +151,8 @@ class WorldModelAgent:
         rho = wm.cfg.rho ** torch.arange(T, device=self.device, dtype=torch.float32)
         value_loss = (rho / rho.sum() * per_step.mean(1)).sum()
         total = loss + self.cfg.value_weight * value_loss
-        self.optim.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(wm.parameters(), self.cfg.grad_clip)
-        self.optim.step()
-        metrics.update(value_loss=value_loss.item(), grad_norm=grad_norm.item(), total_loss=total.item())
-        metrics.update(self._update_policy(zs.detach()))
-        self._soft_update()
-        return metrics
+        metrics.update(value_loss=value_loss.item(), total_loss=total.item())
+        return total, metrics, zs
 
     def _td_target(self, next_z: torch.Tensor, batch: Batch) -> torch.Tensor:
         a, _ = self.policy(next_z, self.generator)
@@ -139,17 +164,17 @@ class WorldModelAgent:
     def _update_policy(self, zs: torch.Tensor) -> dict[str, float]:
         T1, B, D = zs.shape
         z = zs.reshape(T1 * B, D)
-        a, log_pi = self.policy(z, self.generator)
-        members = self._two_members().to(z.device)
-        q = self.model.two_hot.decode(self.model.values(z, a, members)).mean(0)  # (T1*B,)
-        scale = self.scale.update(q)
+        with self.autocast():
+            a, log_pi = self._policy_train(z, self.generator)
+            members = self._two_members().to(z.device)
+            q = self.model.two_hot.decode(self.model.values(z, a, members)).mean(0).float()  # (T1*B,)
+        scale = self.scale.update(q, self.sync)
         rho = self.model.cfg.rho ** torch.arange(T1, device=z.device, dtype=torch.float32)
         per_step = (self.cfg.entropy_coef * log_pi - q / scale).view(T1, B).mean(1)
         loss = (rho / rho.sum() * per_step).sum()
         # Gradients for the policy only: the value functions are fixed here.
-        grads = torch.autograd.grad(loss, list(self.policy.parameters()))
-        for p, g in zip(self.policy.parameters(), grads, strict=True):
-            p.grad = g
+        self.policy_optim.zero_grad(set_to_none=True)
+        loss.backward(inputs=list(self.policy.parameters()))
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip)
         self.policy_optim.step()
         return {"policy_loss": loss.item(), "policy_entropy": -log_pi.mean().item(), "q_scale": scale}

@@ -1,6 +1,7 @@
 """Learning curves in TD-MPC2's CSV format, plots against published curves, and comparison tables.
 
     python -m eval.curves csv=[runs/a/curve.csv,runs/b/curve.csv] task=dmc/walker-walk out=walker.png
+    python -m eval.curves sweep=runs/dmc/walker-walk task=dmc/walker-walk     # every curve.csv below a folder
 
 A curve CSV has columns `step,reward,seed` (or `step,success,seed` for goal tasks); `step` counts
 control steps with the action repeat multiplied in. All given CSVs are pooled by seed, so a sweep's
@@ -10,6 +11,7 @@ per-seed files aggregate into one curve with its spread.
 from __future__ import annotations
 
 import csv
+import glob
 import os
 import pathlib
 from collections import defaultdict
@@ -146,16 +148,37 @@ class CurvesConfig:
     """Settings of `python -m eval.curves`."""
 
     csv: list[str] = field(default_factory=list)
+    sweep: str | None = None
     task: str = "dmc/walker-walk"
     label: str = "worldplan"
     out: str = "curves.png"
     steps: list[int] = field(default_factory=lambda: [100_000, 500_000, 1_000_000])
 
 
+def curve_files(csv: list[str], sweep: str | None = None) -> list[pathlib.Path]:
+    """The CSVs to pool: the given paths (glob patterns expanded) and every `curve.csv` below `sweep`.
+
+    A hydra sweep (`python -m train -m seed=0,1,2`) writes one run folder per job; pointing `sweep` at
+    their common parent aggregates the seeds.
+    """
+    paths: list[pathlib.Path] = []
+    for entry in csv:
+        matches = sorted(glob.glob(entry)) if glob.has_magic(entry) else [entry]
+        if not matches:
+            raise FileNotFoundError(f"no file matches csv entry {entry!r}")
+        paths += [pathlib.Path(m) for m in matches]
+    if sweep is not None:
+        found = sorted(pathlib.Path(sweep).rglob("curve.csv"))
+        if not found:
+            raise FileNotFoundError(f"no curve.csv below sweep={sweep}: is it the folder of the sweep's runs?")
+        paths += found
+    if not paths:
+        raise ValueError("give csv=[path,...] (glob patterns allowed) or sweep=<folder of runs>: the curves to plot")
+    return paths
+
+
 def run(cfg: CurvesConfig) -> str:
-    if not cfg.csv:
-        raise ValueError("give csv=[path,...]: the curve files of the runs to plot")
-    curve, metric = read_curves(cfg.csv)
+    curve, metric = read_curves(curve_files(list(cfg.csv), cfg.sweep))
     png = plot(curve, cfg.task, cfg.out, label=cfg.label, metric=metric)
     table = markdown_table(comparison(curve, cfg.task, list(cfg.steps)), cfg.label)
     return f"{table}\n\nplot: {png}"

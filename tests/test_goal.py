@@ -6,7 +6,6 @@ import dataclasses
 
 import gymnasium as gym
 import numpy as np
-import pytest
 import torch
 
 from agent.checkpoint import load_agent
@@ -16,29 +15,11 @@ from agent.objectives import GoalEnergy
 from agent.planners import CEM, CEMConfig
 from envs import make_env
 from eval.episode import run_episode
-from train.collect import CollectConfig, collect
 from train.config import OfflineConfig
 from train.dataset import EpisodeStore
 from train.logger import Logger
 from train.offline import OfflineTrainer, train_offline
 from train.run_dir import RunDir
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "two-rooms"
-    collect(
-        CollectConfig(
-            task="goal/two-rooms",
-            episodes=6,
-            out=str(out),
-            obs="state+pixels",
-            size=32,
-            policy="smooth",
-            progress=False,
-        )
-    )
-    return out
 
 
 def _offline_cfg(dataset, run_dir, **kw) -> OfflineConfig:

@@ -11,12 +11,15 @@ import pathlib
 from eval.app import run_app
 from eval.curves import plot, read_curves
 from train.config import TrainConfig
+from train.distributed import is_main_process
 from train.online import train
 from train.run_dir import RunDir
 
 
 def _body(cfg: TrainConfig) -> None:
     result = train(cfg)
+    if not is_main_process():
+        return
     run = RunDir(cfg.run_dir)
     curve, metric = read_curves([run.curve])
     png = plot(curve, cfg.task, run.root / "curve.png", metric=metric)

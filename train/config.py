@@ -7,7 +7,18 @@ from dataclasses import dataclass, field
 from agent.config import GoalAgentConfig, RewardAgentConfig
 
 # Keys that may change when a run is resumed; every other one must match the saved config.
-RESUMABLE_CHANGES = ("resume", "steps", "updates", "time_limit_s", "progress", "threads", "device", "video")
+RESUMABLE_CHANGES = (
+    "resume",
+    "steps",
+    "updates",
+    "time_limit_s",
+    "progress",
+    "threads",
+    "device",
+    "video",
+    "precision",
+    "compile",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,8 @@ class TrainConfig:
         resume: continue the run in `run_dir` from its last checkpoint.
         device: `auto` (CUDA when present), `cpu`, `cuda`, `cuda:1`, ...
         threads: torch CPU threads (None leaves torch's default).
+        precision: `fp32`, or `bf16` autocast for the losses (see train/accel.py for where it helps).
+        compile: torch.compile the encoder, predictor and heads.
     """
 
     task: str = "dmc/cartpole-swingup"
@@ -51,6 +64,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     progress: bool = True
+    precision: str = "fp32"
+    compile: bool = False
     agent: RewardAgentConfig = field(default_factory=RewardAgentConfig)
 
 
@@ -63,6 +78,7 @@ class OfflineConfig:
         val_fraction: share of episodes held out for validation (the last ones).
         updates: gradient updates. eval_every: validation schedule (updates).
         run_dir: checkpoints, logs and `val_loss` go there.
+        precision, compile: as in `TrainConfig`.
     """
 
     dataset: str = "data/goal/reacher"
@@ -77,4 +93,6 @@ class OfflineConfig:
     threads: int | None = None
     progress: bool = True
     time_limit_s: float | None = None
+    precision: str = "fp32"
+    compile: bool = False
     agent: GoalAgentConfig = field(default_factory=GoalAgentConfig)

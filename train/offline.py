@@ -6,10 +6,14 @@ The last `val_fraction` of the episodes are held out; the validation prediction 
 fixed set of their sequences. Checkpoints hold a goal-reaching agent (the model, the planner settings),
 which `python -m eval.evaluate task=goal/reacher checkpoint=<run_dir>/checkpoints/latest.pt` evaluates.
 The run folder has the layout of train/run_dir.py (no replay, videos or curve).
+
+Under torchrun (train/distributed.py) the training episodes are sharded across ranks, each rank samples
+its share of the global batch, DDP all-reduces the gradients, and rank 0 validates, logs and checkpoints.
 """
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import time
 
@@ -18,23 +22,35 @@ import torch
 
 from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
 from agent.factory import build_goal_agent, make_generator, model_config
+from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
 from train.dataset import EpisodeStore
+from train.distributed import ONE_PROCESS, Dist, NullLogger, is_main_process, setup, teardown
 from train.logger import Logger
 from train.replay import Replay
-from train.run_dir import RunDir, resolve_device
+from train.run_dir import RunDir
 from world_model import WorldModel
+from world_model.distributed import Forward
 
 VAL_BATCHES = 8
 
 
-def load_split(store: EpisodeStore, val_fraction: float, inputs: tuple[str, ...]) -> tuple[Replay, Replay]:
-    """Train and validation replays from a dataset; validation takes the last episodes."""
+def load_split(
+    store: EpisodeStore, val_fraction: float, inputs: tuple[str, ...], info: Dist = ONE_PROCESS
+) -> tuple[Replay, Replay]:
+    """Train and validation replays from a dataset; validation takes the last episodes.
+
+    With several ranks each holds every `world_size`-th training episode (its shard) and all the
+    validation episodes.
+    """
     indices = store.indices()
-    if len(indices) < 2:
-        raise ValueError(f"{store.root} holds {len(indices)} episodes; collect at least 2 (one is held out)")
+    if len(indices) < 1 + info.world_size:
+        raise ValueError(
+            f"{store.root} holds {len(indices)} episodes; collect at least {1 + info.world_size} "
+            f"(one is held out, and each of the {info.world_size} process(es) needs one)"
+        )
     n_val = max(1, int(round(len(indices) * val_fraction)))
-    parts = (indices[:-n_val], indices[-n_val:])
+    parts = (indices[:-n_val][info.rank :: info.world_size], indices[-n_val:])
     replays = []
     for part in parts:
         episodes = [store.read(i) for i in part]
@@ -56,16 +72,26 @@ def input_shapes(store: EpisodeStore, inputs: tuple[str, ...]) -> dict[str, tupl
 class OfflineTrainer:
     """Fits the world model; validation, checkpoints and logs on the schedule of `OfflineConfig`."""
 
-    def __init__(self, cfg: OfflineConfig, store: EpisodeStore, device: torch.device, run: RunDir):
-        self.cfg, self.run, self.device = cfg, run, device
+    def __init__(
+        self, cfg: OfflineConfig, store: EpisodeStore, device: torch.device, run: RunDir, info: Dist = ONE_PROCESS
+    ):
+        self.cfg, self.run, self.device, self.info = cfg, run, device, info
         inputs = tuple(cfg.agent.inputs.split("+"))
         self.shapes = input_shapes(store, inputs)
-        self.train_replay, self.val_replay = load_split(store, cfg.val_fraction, inputs)
+        self.train_replay, self.val_replay = load_split(store, cfg.val_fraction, inputs, info)
         self.action_dim = int(store.read(store.indices()[0])["action"].shape[1])
+        self.batch_size = info.local_batch(cfg.agent.batch_size)
         self.model = WorldModel(self.shapes, self.action_dim, model_config(cfg.agent.model)).to(device)
         self.optim = torch.optim.AdamW(self.model.parameters(), lr=cfg.agent.lr, weight_decay=1e-4)
-        self.generator = make_generator(device, cfg.seed)
-        self.rng = np.random.default_rng([cfg.seed, 3])
+        self.generator = make_generator(device, cfg.seed)  # the same on every rank (SIGReg's draws)
+        # DDP broadcasts rank 0's parameters at construction and all-reduces gradients in the backward.
+        self.loss = info.wrap(
+            Forward(self.model, functools.partial(self.model.loss, generator=self.generator, sync=info.sync))
+        )
+        self.rng = np.random.default_rng(info.rng_key(cfg.seed, 3))
+        self.autocast = autocast(device, cfg.precision)
+        if cfg.compile:
+            compile_modules(self.model.encoder, self.model.predictor)
         val_rng = np.random.default_rng([cfg.seed, 4])
         self.val_batches = [
             self.val_replay.sample(cfg.agent.batch_size, cfg.agent.horizon, val_rng) for _ in range(VAL_BATCHES)
@@ -73,8 +99,9 @@ class OfflineTrainer:
         self.updates, self.wall_s = 0, 0.0
 
     def step(self) -> dict[str, float]:
-        batch = self.train_replay.sample(self.cfg.agent.batch_size, self.cfg.agent.horizon, self.rng).to(self.device)
-        loss, metrics = self.model.loss(batch, generator=self.generator)
+        batch = self.train_replay.sample(self.batch_size, self.cfg.agent.horizon, self.rng).to(self.device)
+        with self.autocast():
+            loss, metrics = self.loss(batch)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         metrics["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.agent.grad_clip).item()
@@ -93,6 +120,9 @@ class OfflineTrainer:
         }
 
     def checkpoint(self) -> None:
+        rngs = self.info.gather(self.rng.bit_generator.state)  # every rank's sampling state
+        if not self.info.is_main:
+            return
         agent = build_goal_agent(self.cfg.agent, self.model, self.action_dim, generator=self.generator)
         payload = agent_payload(
             "goal",
@@ -103,7 +133,8 @@ class OfflineTrainer:
             optim=self.optim.state_dict(),
             updates=self.updates,
             wall_s=self.wall_s,
-            rng=self.rng.bit_generator.state,
+            rngs=rngs,
+            world_size=self.info.world_size,
         )
         save_checkpoint(self.run.checkpoint, payload)
 
@@ -113,7 +144,8 @@ class OfflineTrainer:
         self.generator.set_state(payload["agent"]["generator"])
         self.optim.load_state_dict(payload["optim"])
         self.updates, self.wall_s = payload["updates"], payload["wall_s"]
-        self.rng.bit_generator.state = payload["rng"]
+        self.info.check_resume(payload["world_size"])
+        self.rng.bit_generator.state = payload["rngs"][self.info.rank]
 
     def fit(self, logger: Logger) -> dict:
         cfg = self.cfg
@@ -123,9 +155,9 @@ class OfflineTrainer:
         while self.updates < cfg.updates:
             history.append(self.step())
             self.wall_s = time.perf_counter() - start
-            out_of_time = cfg.time_limit_s is not None and self.wall_s >= cfg.time_limit_s
+            out_of_time = cfg.time_limit_s is not None and self.info.any(self.wall_s >= cfg.time_limit_s)
             last = self.updates >= cfg.updates or out_of_time
-            if self.updates % cfg.eval_every == 0 or last:
+            if (self.updates % cfg.eval_every == 0 or last) and self.info.is_main:
                 val = self.validate()
                 train = {f"train/{k}": float(np.mean([m[k] for m in history])) for k in history[0]}
                 logger.log(self.updates, {**train, **val, "time/wall_s": self.wall_s})
@@ -142,16 +174,26 @@ def train_offline(cfg: OfflineConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    run = RunDir(cfg.run_dir)
-    run.prepare(cfg, resume=cfg.resume)
-    trainer = OfflineTrainer(cfg, EpisodeStore(cfg.dataset), resolve_device(cfg.device), run)
-    if cfg.resume:
-        trainer.restore()
-    logger = Logger(run.root, cfg.updates, initial_step=trainer.updates, progress=cfg.progress)
+    info, device = setup(cfg.device)
     try:
-        return trainer.fit(logger)
+        run = RunDir(cfg.run_dir)
+        if info.is_main:
+            run.prepare(cfg, resume=cfg.resume)
+        info.barrier()
+        trainer = OfflineTrainer(cfg, EpisodeStore(cfg.dataset), device, run, info)
+        if cfg.resume:
+            trainer.restore()
+        logger = (
+            Logger(run.root, cfg.updates, initial_step=trainer.updates, progress=cfg.progress)
+            if info.is_main
+            else NullLogger()
+        )
+        try:
+            return trainer.fit(logger)
+        finally:
+            logger.close()
     finally:
-        logger.close()
+        teardown(info)
 
 
 def main() -> None:
@@ -159,6 +201,8 @@ def main() -> None:
 
     def body(cfg: OfflineConfig) -> None:
         result = train_offline(cfg)
+        if not is_main_process():
+            return
         print(
             f"{result['updates']} updates in {result['wall_s'] / 60:.1f} min; validation prediction loss "
             f"{result.get('val/pred_loss', float('nan')):.4g}; checkpoint: {RunDir(cfg.run_dir).checkpoint}"

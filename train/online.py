@@ -6,6 +6,11 @@ Seed steps with random actions, then plan with MPPI; updates between env steps; 
 to the run's replay folder; periodic evaluation through `eval.episode.run_episode`; atomic checkpoints
 from which `resume=true` continues a killed run with the same step count, replay and random state.
 The run folder layout is in train/run_dir.py.
+
+Under torchrun (train/distributed.py) every rank collects its own episodes (its replay in
+`replay/rank<r>/`), learning waits for the end of each round of episodes so that the ranks update in
+lockstep (as many updates as `updates_per_decision` times the ranks' mean decision count, each on the
+global batch), `step` counts all ranks' control steps, and rank 0 evaluates, logs and checkpoints.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from eval.curves import CurveWriter
 from eval.episode import Transition, run_episode
 from eval.evaluate import episode_seed as eval_seed
 from eval.video import VideoRecorder
+from train.accel import autocast, compile_modules
 from train.collect import episode_seed
 from train.config import TrainConfig
 from train.dataset import EpisodeRecorder, EpisodeStore
+from train.distributed import ONE_PROCESS, Dist, NullLogger, setup, teardown
 from train.logger import Logger
 from train.replay import Replay
-from train.run_dir import RunDir, obs_shapes, resolve_device
+from train.run_dir import RunDir, obs_shapes
 
 
 @dataclasses.dataclass
@@ -50,7 +57,17 @@ class LoopState:
 class Trainer:
     """Holds the parts of one run and the small steps of its loop; `main` assembles it."""
 
-    def __init__(self, cfg: TrainConfig, env, eval_env, agent, replay: Replay, store: EpisodeStore, run: RunDir):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        env,
+        eval_env,
+        agent,
+        replay: Replay,
+        store: EpisodeStore,
+        run: RunDir,
+        info: Dist = ONE_PROCESS,
+    ):
         self.cfg, self.env, self.eval_env, self.agent, self.replay, self.store, self.run = (
             cfg,
             env,
@@ -60,9 +77,11 @@ class Trainer:
             store,
             run,
         )
+        self.info = info
+        self.batch_size = info.local_batch(cfg.agent.batch_size)
         self.action_dim = env.action_space.shape[0]
-        self.random_agent = RandomAgent(self.action_dim, rng=np.random.default_rng([cfg.seed, 2]))
-        self.sample_rng = np.random.default_rng([cfg.seed, 3])
+        self.random_agent = RandomAgent(self.action_dim, rng=np.random.default_rng(info.rng_key(cfg.seed, 2)))
+        self.sample_rng = np.random.default_rng(info.rng_key(cfg.seed, 3))
         # The first evaluation comes after `eval_every` steps: one of the untrained agent would cost minutes of
         # planning on a CPU and tell nothing a random agent's score does not.
         self.state = LoopState(next_eval=cfg.eval_every, next_checkpoint=cfg.checkpoint_every)
@@ -78,24 +97,32 @@ class Trainer:
         seeding = self.state.step < self.seed_steps
         actor = self.random_agent if seeding else self.agent
         recorder: EpisodeRecorder | None = None
+        info = self.info
+        steps = 0
 
         def on_step(tr: Transition) -> None:
-            nonlocal recorder
+            nonlocal recorder, steps
             if recorder is None:
                 recorder = EpisodeRecorder(self.state.episode, tr.obs, self.action_dim, self.cfg.seed)
             recorder.add(tr.action, tr.next_obs, tr.reward, tr.terminated, tr.truncated, tr.info.get("env_steps", 1))
+            steps += int(tr.info.get("env_steps", 1))
+            if info.enabled:
+                return  # the ranks learn together after the round (their episodes may differ in length)
             self.state.step += int(tr.info.get("env_steps", 1))
             if self.state.step >= self.seed_steps and self.replay.num_episodes:
                 self._learn()
 
         start = time.perf_counter()
-        ep = run_episode(
-            self.env, actor, seed=episode_seed(self.cfg.seed, self.state.episode), explore=True, on_step=on_step
-        )
+        seed = episode_seed(self.cfg.seed, self.state.episode * info.world_size + info.rank)
+        ep = run_episode(self.env, actor, seed=seed, explore=True, on_step=on_step)
         episode = recorder.episode()
         self.store.write(self.state.episode, episode)
         self.replay.add(episode)
         self.state.episode += 1
+        if info.enabled:
+            self.state.step += int(info.sum(steps))
+            if self.state.step >= self.seed_steps:
+                self._learn(info.sum(ep.length) / info.world_size)
         metrics = {
             "train/episode_return": ep.total_return,
             "train/episode_length": ep.length,
@@ -107,18 +134,18 @@ class Trainer:
             self._update_metrics.clear()
         return metrics
 
-    def _learn(self) -> None:
+    def _learn(self, decisions: float = 1.0) -> None:
         cfg = self.cfg
         if not self.state.pretrained:
             # TD-MPC2: as many updates as seed decisions, once, when seeding ends.
             count = int(self.seed_steps / self.env.action_repeat * cfg.updates_per_decision)
             self.state.pretrained = True
         else:
-            self.state.update_credit += cfg.updates_per_decision
+            self.state.update_credit += cfg.updates_per_decision * decisions
             count = int(self.state.update_credit)
             self.state.update_credit -= count
         for _ in range(count):
-            batch = self.replay.sample(cfg.agent.batch_size, cfg.agent.horizon, self.sample_rng)
+            batch = self.replay.sample(self.batch_size, cfg.agent.horizon, self.sample_rng)
             self._update_metrics.append(self.agent.update(batch))
             self.state.updates += 1
 
@@ -135,6 +162,16 @@ class Trainer:
         return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns))}
 
     def checkpoint(self) -> None:
+        own = {
+            "sample": self.sample_rng.bit_generator.state,
+            "random_agent": self.random_agent.state_dict(),
+            "torch": torch.get_rng_state(),
+        }
+        if self.info.enabled:  # the agent's generator is in its state dict; each rank has its own
+            own["generator"] = self.agent.generator.get_state()
+        rngs = self.info.gather(own)  # every rank's random streams, saved by rank 0
+        if not self.info.is_main:
+            return
         payload = agent_payload(
             "reward",
             self.cfg.agent,
@@ -143,11 +180,8 @@ class Trainer:
             self.agent,
             discount=self.agent.discount,
             loop=dataclasses.asdict(self.state),
-            rngs={
-                "sample": self.sample_rng.bit_generator.state,
-                "random_agent": self.random_agent.state_dict(),
-                "torch": torch.get_rng_state(),
-            },
+            rngs=rngs,
+            world_size=self.info.world_size,
         )
         save_checkpoint(self.run.checkpoint, payload)
 
@@ -155,15 +189,20 @@ class Trainer:
         payload = load_checkpoint(self.run.checkpoint)
         self.agent.load_state_dict(payload["agent"])
         self.state = LoopState(**payload["loop"])
-        self.sample_rng.bit_generator.state = payload["rngs"]["sample"]
-        self.random_agent.load_state_dict(payload["rngs"]["random_agent"])
-        torch.set_rng_state(payload["rngs"]["torch"])
+        self.info.check_resume(payload["world_size"])
+        rngs = payload["rngs"][self.info.rank]
+        self.sample_rng.bit_generator.state = rngs["sample"]
+        self.random_agent.load_state_dict(rngs["random_agent"])
+        torch.set_rng_state(rngs["torch"])
+        if "generator" in rngs:
+            self.agent.generator.set_state(rngs["generator"])
         # Episodes written after the checkpoint are collected again, identically, from the restored state;
         # log and curve rows written after it are dropped so that nothing appears twice.
         for index in range(self.state.episode):
             self.replay.add(self.store.read(index))
-        truncate_rows(self.run.metrics, self.state.step, lambda line: json.loads(line)["step"])
-        truncate_rows(self.run.curve, self.state.step, lambda line: int(line.split(",")[0]), header=True)
+        if self.info.is_main:
+            truncate_rows(self.run.metrics, self.state.step, lambda line: json.loads(line)["step"])
+            truncate_rows(self.run.curve, self.state.step, lambda line: int(line.split(",")[0]), header=True)
 
     # ---------------------------------------------------------------- the loop
     def fit(self, logger: Logger) -> dict:
@@ -171,15 +210,17 @@ class Trainer:
         last_eval: dict = {}
         while self.state.step < self.cfg.steps:
             metrics = self.run_training_episode()
-            if self.state.step >= self.state.next_eval or self.state.step >= self.cfg.steps:
-                last_eval = self.evaluate()
-                metrics.update(last_eval)
+            evaluated = self.state.step >= self.state.next_eval or self.state.step >= self.cfg.steps
+            if evaluated:
+                if self.info.is_main:
+                    last_eval = self.evaluate()
+                    metrics.update(last_eval)
                 self.state.next_eval += self.cfg.eval_every
                 while self.state.next_eval <= self.state.step:
                     self.state.next_eval += self.cfg.eval_every
             self.state.wall_s = time.perf_counter() - start
             logger.log(self.state.step, metrics)
-            if self.state.step >= self.state.next_checkpoint or "eval/return" in metrics:
+            if self.state.step >= self.state.next_checkpoint or evaluated:
                 self.checkpoint()
                 while self.state.next_checkpoint <= self.state.step:
                     self.state.next_checkpoint += self.cfg.checkpoint_every
@@ -200,14 +241,16 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
     """Assemble envs, agent, replay and run folder from the config (resuming when asked)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # the same on every rank; DDP broadcasts rank 0's parameters anyway
+    info, device = setup(cfg.device)
     run = RunDir(cfg.run_dir)
-    run.prepare(cfg, resume=cfg.resume)
+    if info.is_main:
+        run.prepare(cfg, resume=cfg.resume)
+    info.barrier()
     env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
     eval_env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
     discount = cfg.agent.discount or episode_discount(env.max_decisions or 500)
-    generator = make_generator(device, cfg.seed)
+    generator = make_generator(device, cfg.seed + 100_003 * info.rank)  # each rank explores its own way
     agent = build_reward_agent(
         cfg.agent,
         obs_shapes(env.observation_space),
@@ -224,8 +267,14 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
         "policy": "online",
         "seed": cfg.seed,
     }
-    store = EpisodeStore(run.replay, meta)
-    trainer = Trainer(cfg, env, eval_env, agent, Replay(cfg.replay_capacity), store, run)
+    agent.autocast = autocast(device, cfg.precision)
+    if cfg.compile:
+        model = agent.model
+        compile_modules(model.encoder, model.predictor, model.reward, model.values, agent.policy)
+    if info.enabled:
+        agent.distribute(info.wrap, info.sync)
+    store = EpisodeStore(run.replay / f"rank{info.rank}" if info.enabled else run.replay, meta)
+    trainer = Trainer(cfg, env, eval_env, agent, Replay(cfg.replay_capacity), store, run, info)
     if cfg.resume:
         trainer.restore()
     return trainer
@@ -234,10 +283,16 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
 def train(cfg: TrainConfig) -> dict:
     """Train, evaluate and checkpoint as configured; return the final step, wall time and evaluation."""
     trainer = build_trainer(cfg)
-    logger = Logger(trainer.run.root, cfg.steps, initial_step=trainer.state.step, progress=cfg.progress)
+    info = trainer.info
+    logger = (
+        Logger(trainer.run.root, cfg.steps, initial_step=trainer.state.step, progress=cfg.progress)
+        if info.is_main
+        else NullLogger()
+    )
     try:
         return trainer.fit(logger)
     finally:
         logger.close()
         trainer.env.close()
         trainer.eval_env.close()
+        teardown(info)

@@ -1,8 +1,10 @@
 """Anti-collapse terms and collapse measures for the JEPA latent.
 
 Each term takes the batch statistics through `sync`, a callable that averages a tensor over every
-process of a distributed run (identity in one process). The terms are built from batch means only, so
-N ranks that all-reduce them optimise exactly the objective of one process holding the global batch.
+process of a distributed run (identity in one process; `world_model.distributed.BatchSync` with N
+ranks). The terms are built from batch means only, so N ranks that all-reduce them optimise exactly the
+objective of one process holding the global batch. A `sync` may carry `world_size` (the global batch is
+`world_size` local ones) and `shared(x)` (rank 0's tensor everywhere); plain callables mean one process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _global_n(n: int, sync: Sync) -> int:
+    return n * getattr(sync, "world_size", 1)
+
+
 def vicreg(
     z: torch.Tensor, *, std_target: float, cov_weight: float, sync: Sync = _identity
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -30,7 +36,8 @@ def vicreg(
     n, d = z.shape
     mean = sync(z.mean(0))  # (D,)
     second = sync(z.T @ z / n)  # (D, D)
-    cov = (second - torch.outer(mean, mean)) * (n / max(n - 1, 1))
+    total = _global_n(n, sync)
+    cov = (second - torch.outer(mean, mean)) * (total / max(total - 1, 1))
     std = torch.sqrt(torch.diagonal(cov).clamp_min(0) + 1e-4)
     var_loss = F.relu(std_target - std).mean()
     off = cov - torch.diag(torch.diagonal(cov))
@@ -50,6 +57,7 @@ def sigreg(
     n, d = z.shape
     u = torch.randn(d, directions, generator=generator, device=generator.device).to(z)
     u = u / u.norm(dim=0, keepdim=True)
+    u = getattr(sync, "shared", _identity)(u)  # every rank must project on the same directions
     proj = z @ u  # (N, M)
     t = torch.linspace(0.0, 5.0, knots, device=z.device, dtype=z.dtype)
     tp = proj.unsqueeze(-1) * t  # (N, M, K)
@@ -57,7 +65,7 @@ def sigreg(
     gauss = torch.exp(-0.5 * t**2)
     weights = gauss * (t[1] - t[0]) * 2  # trapezoid-free Riemann weights; x2 for t < 0
     stat = ((ecf_cos - gauss) ** 2 + ecf_sin**2) @ weights  # (M,)
-    loss = stat.mean() * n
+    loss = stat.mean() * _global_n(n, sync)  # the statistic scales with the (global) sample count
     return loss, {"sigreg": loss.item()}
 
 
