@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--pixel-steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--episodes", type=int, default=40, help="collection: state episodes (pixels: a quarter)")
+    parser.add_argument("--only-collection", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(
@@ -75,7 +77,7 @@ def main() -> None:
         "| overhead, best vs best | ours pixels 64x64 steps/s |"
     )
     print("|---|---|---|---|---|---|")
-    for name, (domain, task) in TASKS.items():
+    for name, (domain, task) in {} if args.only_collection else TASKS.items():
         raw, ours = [], []
         for _ in range(args.repeats):  # interleaved pairs: machine noise hits both sides of a pair alike
             raw.append(_raw(domain, task, args.steps))
@@ -86,9 +88,11 @@ def main() -> None:
         print(
             f"| {name} | {max(raw):,.0f} | {max(ours):,.0f} | {paired:+.0%} | {best:+.0%} | {pixels:,.0f} |", flush=True
         )
-    print("\n| collection (walker-walk, random policy) | workers | control steps/s |")
-    print("|---|---|---|")
-    for obs, episodes in (("state", 8), ("pixels", 4)):
+    raw = max(_raw("walker", "walk", args.steps) for _ in range(5))
+    print(f"\ndm_control walker-walk alone, same moment: {raw:,.0f} control steps/s (best of 5)")
+    print("\n| collection (walker-walk, random policy, start-up incl.) | episodes | workers | steps/s | vs raw |")
+    print("|---|---|---|---|---|")
+    for obs, episodes in (("state", args.episodes), ("pixels", max(2, args.episodes // 4))):
         for workers in (1, 2):
             with tempfile.TemporaryDirectory() as out:
                 cfg = CollectConfig(
@@ -102,7 +106,7 @@ def main() -> None:
                 start = time.perf_counter()
                 collect(cfg)
                 rate = episodes * 1000 / (time.perf_counter() - start)
-            print(f"| {obs} | {workers} | {rate:,.0f} |")
+            print(f"| {obs} | {episodes} | {workers} | {rate:,.0f} | {rate / raw:.0%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -121,18 +121,17 @@ class DMCEnv(gym.Env):
 
     def step(self, action):
         native = self._scale(action)
-        env_step, reward = self._env.step, 0.0
-        for steps in range(1, self._repeat + 1):  # noqa: B007 - `steps` is reported after the loop
-            time_step = env_step(native)
-            reward += time_step.reward or 0.0  # None only on an auto-reset step
-            if time_step.step_type is LAST:
-                break
+        time_step = self._env.step(native)
+        reward, steps = time_step.reward or 0.0, 1  # reward is None only on an auto-reset step
+        while steps < self._repeat and time_step.step_type is not LAST:
+            time_step = self._env.step(native)
+            reward += time_step.reward or 0.0
+            steps += 1
         # dm_control ends episodes with discount 0 on termination and 1 on its time limit.
         last = time_step.step_type is LAST
         terminated = bool(last and time_step.discount == 0)
-        truncated = last and not terminated
         obs = self._observe(time_step.observation)
-        return obs, float(reward), terminated, truncated, {"env_steps": steps}
+        return obs, float(reward), terminated, last and not terminated, {"env_steps": steps}
 
     def render(self) -> np.ndarray:
         """A `(render_size, render_size, 3)` uint8 frame at `render_quality` (for videos)."""

@@ -55,7 +55,9 @@ def test_unknown_policy(tmp_path):
 def test_workers_do_not_change_the_data(tmp_path):
     one = collect(_cfg(tmp_path / "one", episodes=3, workers=1))
     two = collect(_cfg(tmp_path / "two", episodes=3, workers=2))
+    vector = collect(_cfg(tmp_path / "vector", episodes=3, workers=2, vector=True))
     _assert_same(one, two)
+    _assert_same(one, vector)
 
 
 def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):

@@ -187,3 +187,22 @@ def test_any_gymnasium_id_plugs_in():
     obs, *_ = env.step(np.ones(1, np.float32))
     assert obs["state"][0] == pytest.approx(2.0)  # +1 in [-1, 1] is the native upper bound 2
     env.close()
+
+
+@pytest.mark.parametrize("low,high", [([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]), ([0.0, -2.0, -1.0], [1.0, 2.0, 3.0])])
+def test_action_scaler_maps_clips_and_rejects_nan(low, high):
+    from envs.spaces import ActionScaler
+
+    scale = ActionScaler(np.array(low), np.array(high))
+    low, high = np.array(low), np.array(high)
+    a = np.array([-1.0, 0.5, 1.0], np.float32)
+    np.testing.assert_allclose(scale(a), (high + low) / 2 + a * (high - low) / 2)
+    np.testing.assert_allclose(scale([-3.0, 0.0, 7.0]), np.array([low[0], (low[1] + high[1]) / 2, high[2]]))
+    np.testing.assert_allclose(scale(np.array([[0.0, 0.0, 0.0]])), (high + low) / 2)  # any shape with 3 entries
+    for position in range(3):  # NaN anywhere, even where min() and max() would skip it
+        bad = np.zeros(3, np.float32)
+        bad[position] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            scale(bad)
+    with pytest.raises(ValueError, match="takes 3"):
+        scale(np.zeros(2))

@@ -1,14 +1,21 @@
-"""Reward-free data collection across worker processes (Gymnasium's vector API) into an EpisodeStore.
+"""Reward-free data collection across worker processes into an EpisodeStore.
 
 Episode `i` is always reset with the same seed and driven by the same policy stream, whatever the
 number of workers, so a collection is reproducible and an interrupted one resumes by collecting only the
 missing indices (no episode lost, none duplicated).
+
+`workers=N` runs N spawned processes, each stepping its own env through whole episodes and writing them
+itself: no per-step traffic between processes, so N workers approach N times one. `vector=true` steps
+the N envs in lockstep through Gymnasium's AsyncVectorEnv instead (every step's arrays cross a pipe;
+the form a batched policy in the parent process needs).
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import pathlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +40,7 @@ class CollectConfig:
     policy: str = "random"
     seed: int = 0
     workers: int = 1
+    vector: bool = False
     progress: bool = True
 
 
@@ -51,6 +59,51 @@ def make_vector_env(cfg: CollectConfig):
     if cfg.workers <= 1:
         return SyncVectorEnv([fn], autoreset_mode=AutoresetMode.DISABLED)
     return AsyncVectorEnv([fn] * cfg.workers, context="spawn", autoreset_mode=AutoresetMode.DISABLED)
+
+
+def _collect_episodes(env, cfg: CollectConfig, store: EpisodeStore, indices: list[int], policy, bar=None) -> None:
+    """Whole episodes `indices`, one after the other on `env`, each written when it ends."""
+    action_dim = env.action_space.shape[0]
+    for index in indices:
+        obs, _ = env.reset(seed=episode_seed(cfg.seed, index))
+        recorder = EpisodeRecorder(index, obs, action_dim, cfg.seed)
+        done = False
+        while not done:
+            action = np.asarray(policy(recorder.rng, recorder.previous, {}), np.float32)
+            obs, reward, terminated, truncated, info = env.step(action)
+            recorder.previous = action
+            recorder.add(action, obs, reward, terminated, truncated, info.get("env_steps", 1))
+            done = terminated or truncated
+        store.write(index, recorder.episode())
+        if bar is not None:
+            bar.update(1)
+
+
+_WORKER: dict = {}  # a worker process's env, store and policy, built once by `_start_worker`
+
+
+def _start_worker(cfg: CollectConfig) -> None:
+    from envs.rendering import configure_gl
+
+    configure_gl()
+    env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
+    _WORKER.update(cfg=cfg, env=env, store=EpisodeStore(cfg.out), policy=get_policy(cfg.policy))
+
+
+def _worker_episodes(indices: list[int]) -> int:
+    w = _WORKER
+    _collect_episodes(w["env"], w["cfg"], w["store"], indices, w["policy"])
+    return len(indices)
+
+
+def _collect_in_processes(cfg: CollectConfig, todo: list[int], bar) -> None:
+    """Episodes in chunks over `workers` spawned processes (a forked GL context would hang them)."""
+    chunk = max(1, min(8, len(todo) // (4 * cfg.workers)))
+    chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(cfg.workers, mp_context=context, initializer=_start_worker, initargs=(cfg,)) as pool:
+        for done in as_completed([pool.submit(_worker_episodes, c) for c in chunks]):
+            bar.update(done.result())
 
 
 def dataset_meta(cfg: CollectConfig) -> dict:
@@ -73,9 +126,22 @@ def collect(cfg: CollectConfig) -> EpisodeStore:
     todo = sorted(set(range(cfg.episodes)) - set(store.indices()))
     if not todo:
         return store
+    bar = tqdm(total=len(todo), desc=f"collect {cfg.task}", unit="ep", disable=not cfg.progress)
+    if not cfg.vector:
+        try:
+            if cfg.workers <= 1:
+                env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
+                try:
+                    _collect_episodes(env, cfg, store, todo, policy, bar)
+                finally:
+                    env.close()
+            else:
+                _collect_in_processes(cfg, todo, bar)
+        finally:
+            bar.close()
+        return store
     venv = make_vector_env(cfg)
     n, action_dim = venv.num_envs, venv.single_action_space.shape[0]
-    bar = tqdm(total=len(todo), desc=f"collect {cfg.task}", unit="ep", disable=not cfg.progress)
     queue = list(reversed(todo))
     slots: list[EpisodeRecorder | None] = [None] * n
 
