@@ -18,7 +18,7 @@ from envs.rendering import configure_gl
 from eval.evaluate import EvalConfig, evaluate
 
 
-def wall(workers: int, video: int, render_quality_fast: bool = False) -> float:
+def wall(workers: int, video: int, quality: str = "video") -> float:
     with tempfile.TemporaryDirectory() as out:
         cfg = EvalConfig(
             task="dmc/walker-walk",
@@ -27,6 +27,7 @@ def wall(workers: int, video: int, render_quality_fast: bool = False) -> float:
             workers=workers,
             video=video,
             render_size=256,
+            render_quality=quality,
             out=out,
             progress=False,
         )
