@@ -58,10 +58,20 @@ def agent_payload(kind: str, cfg, obs_shapes: dict, action_dim: int, agent, **ex
     }
 
 
-def load_agent(path: str | os.PathLike, env=None, *, seed: int = 0, device: str = "cpu", planner: str | None = None):
+def load_agent(
+    path: str | os.PathLike,
+    env=None,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    planner: str | None = None,
+    horizon: int | None = None,
+    energy_steps: str | None = None,
+):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
 
-    `planner` replaces a goal-reaching agent's planner (`cem`, `mppi`, `gradient`, `hybrid`).
+    For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
+    `horizon` every planner's horizon (decisions), and `energy_steps` the goal energy's `final`/`all`.
     """
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
@@ -73,14 +83,34 @@ def load_agent(path: str | os.PathLike, env=None, *, seed: int = 0, device: str 
         )
     elif payload["kind"] == "goal":
         cfg = from_dict(GoalAgentConfig, payload["agent_config"])
-        if planner is not None:
-            cfg = dataclasses.replace(cfg, planner=planner)
+        cfg = with_planning(cfg, planner=planner, horizon=horizon, energy_steps=energy_steps)
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         agent = build_goal_agent(cfg, model, action_dim, generator=generator)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
-    if planner is not None and payload["kind"] != "goal":
-        raise ValueError("planner= applies to goal-reaching checkpoints; the reward agent always plans with MPPI")
+    if payload["kind"] != "goal" and (planner, horizon, energy_steps) != (None, None, None):
+        raise ValueError(
+            "planner=, horizon= and energy_steps= apply to goal-reaching checkpoints; "
+            "the reward agent plans with its saved MPPI settings"
+        )
     agent.load_state_dict(payload["agent"])
     agent.generator.manual_seed(seed)
     return agent
+
+
+def with_planning(
+    cfg: GoalAgentConfig, *, planner: str | None = None, horizon: int | None = None, energy_steps: str | None = None
+) -> GoalAgentConfig:
+    """`cfg` with another planner, planning horizon or goal-energy steps (None keeps the saved one)."""
+    if planner is not None:
+        cfg = dataclasses.replace(cfg, planner=planner)
+    if horizon is not None:
+        cfg = dataclasses.replace(
+            cfg,
+            cem=dataclasses.replace(cfg.cem, horizon=horizon),
+            mppi=dataclasses.replace(cfg.mppi, horizon=horizon),
+            gradient=dataclasses.replace(cfg.gradient, horizon=horizon),
+        )
+    if energy_steps is not None:
+        cfg = dataclasses.replace(cfg, steps=energy_steps)
+    return cfg

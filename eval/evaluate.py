@@ -41,6 +41,8 @@ class EvalConfig:
     obs: str | None = None
     checkpoint: str | None = None
     planner: str | None = None
+    horizon: int | None = None
+    energy_steps: str | None = None
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -64,6 +66,8 @@ class Job:
     render_size: int
     planner: str | None = None
     render_quality: str = "video"
+    horizon: int | None = None
+    energy_steps: str | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -78,15 +82,15 @@ def task_slug(task: str) -> str:
 _CACHE: dict = {}  # per worker process: (task, obs, render_size) -> env; (checkpoint, task, obs) -> agent
 
 
-def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None):
-    """A random agent, or the agent saved in `checkpoint` (with another planner when given)."""
+def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None, **planning):
+    """A random agent, or the agent saved in `checkpoint` (with other planning settings when given)."""
     if checkpoint is None:
         from agent.random_agent import RandomAgent
 
         return RandomAgent(env.action_space.shape[0], rng=np.random.default_rng(seed))
     from agent.checkpoint import load_agent
 
-    return load_agent(checkpoint, env, seed=seed, planner=planner)
+    return load_agent(checkpoint, env, seed=seed, planner=planner, **planning)
 
 
 def run_job(job: Job) -> dict:
@@ -96,9 +100,11 @@ def run_job(job: Job) -> dict:
         _CACHE[key] = make_env(job.task, obs=job.obs, render_size=job.render_size, render_quality=job.render_quality)
     env = _CACHE[key]
     seed = episode_seed(job.run_seed, job.episode)
-    agent_key = (job.checkpoint, job.task, job.obs, job.planner)
+    agent_key = (job.checkpoint, job.task, job.obs, job.planner, job.horizon, job.energy_steps)
     if agent_key not in _CACHE:
-        _CACHE[agent_key] = make_agent(job.checkpoint, env, seed, job.planner)
+        _CACHE[agent_key] = make_agent(
+            job.checkpoint, env, seed, job.planner, horizon=job.horizon, energy_steps=job.energy_steps
+        )
     agent = _CACHE[agent_key]
     _reseed(agent, seed)
     recorder = VideoRecorder(job.video) if job.video else None
@@ -134,7 +140,17 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                     video = str(out / "videos" / task_slug(task) / f"seed{run_seed}_ep{ep}.{cfg.video_format}")
                 jobs.append(
                     Job(
-                        task, obs, run_seed, ep, cfg.checkpoint, video, cfg.render_size, cfg.planner, cfg.render_quality
+                        task,
+                        obs,
+                        run_seed,
+                        ep,
+                        cfg.checkpoint,
+                        video,
+                        cfg.render_size,
+                        cfg.planner,
+                        cfg.render_quality,
+                        cfg.horizon,
+                        cfg.energy_steps,
                     )
                 )
     return jobs

@@ -75,6 +75,9 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert other.imagined_frames() is None  # nothing planned yet
     other.act(obs)
     assert other.imagined_frames().shape[1:] == (8, 8, 3)
+    longer = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, horizon=9, energy_steps="final")
+    assert longer.planner.cfg.horizon == 9 and longer.objective.steps == "final"
+    assert len(longer.act(obs)) == 2 and longer._plan.shape[0] in (8, 9)
     env.close()
 
 
