@@ -3,7 +3,9 @@
 #   bash benchmarks/goal_tasks.sh [task ...]        default: reacher two-rooms push-t
 # For each task: collect 1,000 random-policy episodes (push-t: the smooth policy), train the world
 # model offline for at most 30 minutes, then evaluate 50 seeded start/goal pairs with each planner.
-# EPISODES, MINUTES and PLANNERS override the protocol for shorter runs.
+# EPISODES, MINUTES and PLANNERS override the protocol for shorter runs; INPUTS=state+pixels adds
+# proprioception to the 64x64 pixels (model input and goal), HORIZON and ENERGY override the planning
+# horizon and the goal energy's steps (final/all) at evaluation, THREADS the training's torch threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -11,17 +13,25 @@ OUT=${OUT:-benchmarks/results/goal}
 EPISODES=${EPISODES:-1000}
 MINUTES=${MINUTES:-30}
 PLANNERS=${PLANNERS:-cem mppi gradient hybrid}
+INPUTS=${INPUTS:-pixels}
+PLAN_ARGS=()
+[ -n "${HORIZON:-}" ] && PLAN_ARGS+=("horizon=$HORIZON")
+[ -n "${ENERGY:-}" ] && PLAN_ARGS+=("energy_steps=$ENERGY")
+THREAD_ARGS=()
+[ -n "${THREADS:-}" ] && THREAD_ARGS+=("threads=$THREADS")
 TASKS=("${@:-reacher two-rooms push-t}")
 mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
 for task in ${TASKS[@]}; do
   policy=random; [ "$task" = push-t ] && policy=smooth
-  data="data/goal/$task"
-  $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=pixels policy=$policy workers=2 out="$data" progress=false
-  run="$OUT/$task/model"
-  $PY -m train.offline dataset="$data" updates=1000000 time_limit_s=$((MINUTES * 60)) run_dir="$run" progress=false
+  data="data/goal/$task-$INPUTS"
+  $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=$INPUTS policy=$policy workers=2 out="$data" \
+    progress=false
+  run="$OUT/$task-$INPUTS/model"
+  $PY -m train.offline dataset="$data" agent.inputs=$INPUTS updates=1000000 time_limit_s=$((MINUTES * 60)) \
+    run_dir="$run" progress=false "${THREAD_ARGS[@]}"
   for planner in $PLANNERS; do
-    $PY -m eval.evaluate task="goal/$task" obs=pixels checkpoint="$run/checkpoints/latest.pt" planner=$planner \
-      episodes=50 seeds=[0] workers=2 video=2 out="$OUT/$task/eval_$planner" progress=false
+    $PY -m eval.evaluate task="goal/$task" obs=$INPUTS checkpoint="$run/checkpoints/latest.pt" planner=$planner \
+      "${PLAN_ARGS[@]}" episodes=50 seeds=[0] workers=2 video=2 out="$OUT/$task-$INPUTS/eval_$planner" progress=false
   done
 done
