@@ -5,7 +5,8 @@
 <run_dir>/tb/                    TensorBoard events
 <run_dir>/curve.csv              evaluations in TD-MPC2's format (step,reward,seed / step,success,seed)
 <run_dir>/checkpoints/latest.pt  the last checkpoint (written atomically)
-<run_dir>/replay/                every collected episode (train.dataset format)
+<run_dir>/replay/                every collected episode (train.dataset format; replay/rank<r>/ per
+                                 rank in a torchrun run)
 <run_dir>/videos/eval_<step>.mp4 the first evaluation episode of each evaluation
 """
 
