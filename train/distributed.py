@@ -20,7 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from train.run_dir import resolve_device
+from train.logger import Logger
+from train.run_dir import RunDir, resolve_device
 from world_model.distributed import BatchSync
 
 
@@ -141,6 +142,20 @@ class NullLogger:
 
     def close(self) -> None:
         pass
+
+
+def rank_logger(info: Dist, root, total: int, *, initial_step: int, progress: bool):
+    """Rank 0's `Logger` (metrics.jsonl, TensorBoard, progress bar); a `NullLogger` on other ranks."""
+    if not info.is_main:
+        return NullLogger()
+    return Logger(root, total, initial_step=initial_step, progress=progress)
+
+
+def prepare_run(info: Dist, run: RunDir, cfg, *, resume: bool) -> None:
+    """Rank 0 saves (or checks) the run's config; the other ranks wait for it."""
+    if info.is_main:
+        run.prepare(cfg, resume=resume)
+    info.barrier()
 
 
 def teardown(info: Dist) -> None:

@@ -25,7 +25,7 @@ from agent.factory import build_goal_agent, make_generator, model_config
 from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
 from train.dataset import EpisodeStore
-from train.distributed import ONE_PROCESS, Dist, NullLogger, is_main_process, setup, teardown
+from train.distributed import ONE_PROCESS, Dist, is_main_process, prepare_run, rank_logger, setup, teardown
 from train.logger import Logger
 from train.replay import Replay
 from train.run_dir import RunDir
@@ -177,17 +177,11 @@ def train_offline(cfg: OfflineConfig) -> dict:
     info, device = setup(cfg.device)
     try:
         run = RunDir(cfg.run_dir)
-        if info.is_main:
-            run.prepare(cfg, resume=cfg.resume)
-        info.barrier()
+        prepare_run(info, run, cfg, resume=cfg.resume)
         trainer = OfflineTrainer(cfg, EpisodeStore(cfg.dataset), device, run, info)
         if cfg.resume:
             trainer.restore()
-        logger = (
-            Logger(run.root, cfg.updates, initial_step=trainer.updates, progress=cfg.progress)
-            if info.is_main
-            else NullLogger()
-        )
+        logger = rank_logger(info, run.root, cfg.updates, initial_step=trainer.updates, progress=cfg.progress)
         try:
             return trainer.fit(logger)
         finally:

@@ -34,7 +34,7 @@ from train.accel import autocast, compile_modules
 from train.collect import episode_seed
 from train.config import TrainConfig
 from train.dataset import EpisodeRecorder, EpisodeStore
-from train.distributed import ONE_PROCESS, Dist, NullLogger, setup, teardown
+from train.distributed import ONE_PROCESS, Dist, prepare_run, rank_logger, setup, teardown
 from train.logger import Logger
 from train.replay import Replay
 from train.run_dir import RunDir, obs_shapes
@@ -244,9 +244,7 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
     torch.manual_seed(cfg.seed)  # the same on every rank; DDP broadcasts rank 0's parameters anyway
     info, device = setup(cfg.device)
     run = RunDir(cfg.run_dir)
-    if info.is_main:
-        run.prepare(cfg, resume=cfg.resume)
-    info.barrier()
+    prepare_run(info, run, cfg, resume=cfg.resume)
     env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
     eval_env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
     discount = cfg.agent.discount or episode_discount(env.max_decisions or 500)
@@ -284,11 +282,7 @@ def train(cfg: TrainConfig) -> dict:
     """Train, evaluate and checkpoint as configured; return the final step, wall time and evaluation."""
     trainer = build_trainer(cfg)
     info = trainer.info
-    logger = (
-        Logger(trainer.run.root, cfg.steps, initial_step=trainer.state.step, progress=cfg.progress)
-        if info.is_main
-        else NullLogger()
-    )
+    logger = rank_logger(info, trainer.run.root, cfg.steps, initial_step=trainer.state.step, progress=cfg.progress)
     try:
         return trainer.fit(logger)
     finally:
