@@ -120,11 +120,11 @@ def _fit_without_sync(anti_collapse: str) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- the training commands on 2 ranks
-def _offline_worker(rank: int, world: int, port: int, cfgs, out) -> None:
+def _offline_worker(rank: int, world: int, port: int, cfg, out) -> None:
     from train.offline import train_offline
 
     _join(rank, world, port)
-    out[rank] = [train_offline(cfg)["updates"] for cfg in cfgs]
+    out[rank] = train_offline(cfg)["updates"]
 
 
 def test_offline_training_on_two_ranks_checkpoints_once_and_resumes(dataset, tmp_path):
@@ -134,7 +134,9 @@ def test_offline_training_on_two_ranks_checkpoints_once_and_resumes(dataset, tmp
 
     cfg = _offline_cfg(dataset, tmp_path, updates=6, eval_every=3, checkpoint_every=3)
     resumed = dataclasses.replace(cfg, updates=9, resume=True)
-    assert _spawn(_offline_worker, [cfg, resumed]) == [[6, 9], [6, 9]]
+    # Each run in fresh processes on a fresh port, as torchrun would start them.
+    assert _spawn(_offline_worker, cfg) == [6, 6]
+    assert _spawn(_offline_worker, resumed) == [9, 9]
     run = RunDir(tmp_path)
     payload = torch.load(run.checkpoint, weights_only=False)
     assert payload["updates"] == 9 and payload["world_size"] == 2 and len(payload["rngs"]) == 2
