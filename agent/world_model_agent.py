@@ -71,7 +71,7 @@ class WorldModelAgent:
         self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.scale = RunningScale()
         # What training calls; `distribute` swaps in DDP-wrapped versions for multi-process runs.
-        self.sync = BatchSync()
+        self.sync = _ONE_PROCESS
         self._loss = self._model_loss
         self._policy_train = self.policy
         self.autocast = contextlib.nullcontext  # e.g. bf16 autocast, chosen by the training command

@@ -44,16 +44,15 @@ class ActionScaler:
         self._affine = list(zip(self.center.tolist(), self.half_range.tolist(), strict=True))
 
     def __call__(self, action: np.ndarray) -> np.ndarray:
-        values = action.tolist() if isinstance(action, np.ndarray) and action.ndim == 1 else None
-        if values is None:
-            values = np.asarray(action, dtype=np.float64).ravel().tolist()
+        flat = isinstance(action, np.ndarray) and action.ndim == 1
+        values = action.tolist() if flat else np.asarray(action, dtype=np.float64).ravel().tolist()
         if len(values) != self.shape[0]:
             raise ValueError(f"action has {len(values)} entries, the task takes {self.shape[0]}")
         total = sum(values)
         if total != total:  # NaN (or inf - inf) somewhere
             raise ValueError(f"action must not be NaN, got {action}")
         if min(values) >= -1.0 and max(values) <= 1.0:
-            if self.identity and isinstance(action, np.ndarray) and action.ndim == 1:
+            if self.identity and flat:
                 return action  # in range and already native: no copy (the simulator copies it)
         else:
             values = [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in values]

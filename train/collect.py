@@ -23,7 +23,8 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from tqdm import tqdm
 
 from envs import get_spec, make_env
-from train.dataset import OBS_KEYS, EpisodeRecorder, EpisodeStore
+from eval.episode import run_episode
+from train.dataset import OBS_KEYS, EpisodeRecorder, EpisodeStore, episode_rng
 from train.policies import get_policy
 
 
@@ -61,20 +62,40 @@ def make_vector_env(cfg: CollectConfig):
     return AsyncVectorEnv([fn] * cfg.workers, context="spawn", autoreset_mode=AutoresetMode.DISABLED)
 
 
+class PolicyActor:
+    """A collection policy behind the agent interface of `run_episode`, drawing from the episode's stream."""
+
+    def __init__(self, policy, rng: np.random.Generator, action_dim: int):
+        self.policy, self.rng, self.action_dim = policy, rng, action_dim
+
+    def reset(self) -> None:
+        self.previous = np.zeros(self.action_dim, np.float32)
+
+    def act(self, obs, *, goal=None, explore: bool = False) -> np.ndarray:
+        self.previous = np.asarray(self.policy(self.rng, self.previous, {}), np.float32)
+        return self.previous
+
+
+def _record_episode(env, cfg: CollectConfig, index: int, policy) -> dict[str, np.ndarray]:
+    """Episode `index` through `run_episode`, the project's one episode loop."""
+    action_dim = env.action_space.shape[0]
+    recorder: EpisodeRecorder | None = None
+
+    def on_step(tr) -> None:
+        nonlocal recorder
+        if recorder is None:
+            recorder = EpisodeRecorder(index, tr.obs, action_dim, cfg.seed)
+        recorder.add_transition(tr)
+
+    actor = PolicyActor(policy, episode_rng(cfg.seed, index), action_dim)
+    run_episode(env, actor, seed=episode_seed(cfg.seed, index), on_step=on_step)
+    return recorder.episode()
+
+
 def _collect_episodes(env, cfg: CollectConfig, store: EpisodeStore, indices: list[int], policy, bar=None) -> None:
     """Whole episodes `indices`, one after the other on `env`, each written when it ends."""
-    action_dim = env.action_space.shape[0]
     for index in indices:
-        obs, _ = env.reset(seed=episode_seed(cfg.seed, index))
-        recorder = EpisodeRecorder(index, obs, action_dim, cfg.seed)
-        done = False
-        while not done:
-            action = np.asarray(policy(recorder.rng, recorder.previous, {}), np.float32)
-            obs, reward, terminated, truncated, info = env.step(action)
-            recorder.previous = action
-            recorder.add(action, obs, reward, terminated, truncated, info.get("env_steps", 1))
-            done = terminated or truncated
-        store.write(index, recorder.episode())
+        store.write(index, _record_episode(env, cfg, index, policy))
         if bar is not None:
             bar.update(1)
 

@@ -95,12 +95,17 @@ def validate_episode(episode: dict[str, np.ndarray]) -> None:
         raise ValueError(f"pixels must stay uint8, got {episode['pixels'].dtype}")
 
 
+def episode_rng(seed: int, index: int) -> np.random.Generator:
+    """The collection policy's random stream for episode `index` of a dataset seeded with `seed`."""
+    return np.random.default_rng([seed, index, 1])
+
+
 class EpisodeRecorder:
     """Accumulates one episode's arrays step by step (collection and online training)."""
 
     def __init__(self, index: int, obs: dict, action_dim: int, seed: int):
         self.index = index
-        self.rng = np.random.default_rng([seed, index, 1])
+        self.rng = episode_rng(seed, index)
         self.previous = np.zeros(action_dim, np.float32)
         self.obs = {k: [obs[k]] for k in OBS_KEYS if k in obs}
         self.steps: dict[str, list] = {k: [] for k in STEP_DTYPES}
@@ -110,6 +115,10 @@ class EpisodeRecorder:
             self.obs[key].append(obs[key])
         for key, value in zip(self.steps, (action, reward, terminated, truncated, env_steps), strict=True):
             self.steps[key].append(value)
+
+    def add_transition(self, tr) -> None:
+        """Record one `eval.episode.Transition` (what `run_episode` hands its `on_step`)."""
+        self.add(tr.action, tr.next_obs, tr.reward, tr.terminated, tr.truncated, tr.info.get("env_steps", 1))
 
     def episode(self) -> dict[str, np.ndarray]:
         out = {k: np.stack(v) for k, v in self.obs.items()}

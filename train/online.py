@@ -98,14 +98,12 @@ class Trainer:
         actor = self.random_agent if seeding else self.agent
         recorder: EpisodeRecorder | None = None
         info = self.info
-        steps = 0
 
         def on_step(tr: Transition) -> None:
-            nonlocal recorder, steps
+            nonlocal recorder
             if recorder is None:
                 recorder = EpisodeRecorder(self.state.episode, tr.obs, self.action_dim, self.cfg.seed)
-            recorder.add(tr.action, tr.next_obs, tr.reward, tr.terminated, tr.truncated, tr.info.get("env_steps", 1))
-            steps += int(tr.info.get("env_steps", 1))
+            recorder.add_transition(tr)
             if info.enabled:
                 return  # the ranks learn together after the round (their episodes may differ in length)
             self.state.step += int(tr.info.get("env_steps", 1))
@@ -120,7 +118,7 @@ class Trainer:
         self.replay.add(episode)
         self.state.episode += 1
         if info.enabled:
-            self.state.step += int(info.sum(steps))
+            self.state.step += int(info.sum(ep.env_steps))
             if self.state.step >= self.seed_steps:
                 self._learn(info.sum(ep.length) / info.world_size)
         metrics = {

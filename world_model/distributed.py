@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 
@@ -34,8 +35,6 @@ class BatchSync:
     def shared(self, x: torch.Tensor) -> torch.Tensor:
         if self.world_size == 1:
             return x
-        import torch.distributed as dist
-
         x = x.contiguous()
         dist.broadcast(x, src=0)
         return x
@@ -46,16 +45,12 @@ class _AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
         out = x.detach().clone()
         dist.all_reduce(out)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        import torch.distributed as dist
-
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)
         return grad
