@@ -32,6 +32,8 @@ class RewardAgentConfig:
         value_weight: weight of the TD loss of the value ensemble.
         tau: Polyak step of the target value functions.
         entropy_coef: the policy's entropy bonus.
+        policy_batch: sequences of each batch the policy prior learns from (None: all, as TD-MPC2).
+            The policy step is a third of an update; the sequences are already in random order.
         plan: plan with MPPI (else act with the policy prior alone).
         explore_std_floor: minimum exploration noise added to planned actions when exploring.
     """
@@ -49,7 +51,7 @@ class RewardAgentConfig:
             }
         )
     )
-    planner: MPPIConfig = field(default_factory=MPPIConfig)
+    planner: MPPIConfig = field(default_factory=lambda: MPPIConfig(score_plan=False))
     horizon: int = 3
     batch_size: int = 256
     lr: float = 3e-4
@@ -59,6 +61,7 @@ class RewardAgentConfig:
     value_weight: float = 0.1
     tau: float = 0.01
     entropy_coef: float = 1e-4
+    policy_batch: int | None = None
     plan: bool = True
     explore_std_floor: float = 0.0
 

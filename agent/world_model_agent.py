@@ -4,12 +4,17 @@ The recipe is TD-MPC2's on our parts: latent prediction against target latents, 
 learned by two-hot regression from predicted latents, TD targets from the min of two random target
 value functions, a policy prior trained to maximise value (with an entropy bonus), and MPPI planning
 warm-started from the shifted previous plan with policy proposals among its candidates.
+
+`overlap()` runs each world-model step in a background thread while the caller plans and trains the
+policy prior: on a CPU the two halves of an update barely gain from a second intra-op thread, but run
+side by side they keep two cores busy (benchmarks/results/dmc/README.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -59,10 +64,13 @@ class WorldModelAgent:
         mcfg = model.cfg
         self.policy = GaussianPolicy(mcfg.latent_dim, mcfg.hidden_dim, action_dim, mcfg.mlp_layers).to(device)
         self.target_values = copy.deepcopy(model.values).requires_grad_(False)
-        self.dynamics = LatentDynamics(model, action_dim)
-        proposal = policy_proposal(self.policy, self.dynamics, cfg.planner.horizon, generator)
-        self.planner = MPPI(cfg.planner, proposal=proposal)
-        self.objective = RewardEnergy(self._reward, self._value, discount)
+        self.action_dim = action_dim
+        # What planning reads: the live modules, or their snapshot while updates run in the background.
+        self.acting_model, self.acting_policy = model, self.policy
+        self._build_planner()
+        self.learn_generator = generator  # the world-model step's randomness (its own stream when overlapped)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
         encoder = list(model.encoder.parameters())
         others = [p for n, p in model.named_parameters() if not n.startswith(("encoder.", "target_encoder."))]
         self.optim = torch.optim.Adam(
@@ -86,21 +94,48 @@ class WorldModelAgent:
         self._policy_train = wrap(self.policy)
         self.target_values.load_state_dict(self.model.values.state_dict())  # rank 0's, as broadcast
 
+    def _build_planner(self) -> None:
+        self.dynamics = LatentDynamics(self.acting_model, self.action_dim)
+        proposal = policy_proposal(self.acting_policy, self.dynamics, self.cfg.planner.horizon, self.generator)
+        self.planner = MPPI(self.cfg.planner, proposal=proposal)
+        self.objective = RewardEnergy(self._reward, self._value, self.discount)
+
+    def overlap(self, learn_generator: torch.Generator) -> None:
+        """From now on, `update` runs the world-model step (JEPA, reward and value losses) in a background
+        thread and returns while it runs; the caller's thread trains the policy prior and plans meanwhile.
+
+        Both threads read a snapshot of the parameters taken when the previous step finished, so planning
+        and the policy step lag the world model by one update, and each thread has its own random stream
+        (`learn_generator` for the world-model step): results do not depend on thread timing. `flush()`
+        completes the pending step; evaluation and checkpoints call it first. Single-process only.
+        """
+        if self.sync.world_size > 1:
+            raise ValueError("overlap=true is for single-process runs; under torchrun set overlap=false")
+        self.learn_generator = learn_generator
+        self.acting_model = copy.deepcopy(self.model).requires_grad_(False)
+        self.acting_policy = copy.deepcopy(self.policy).requires_grad_(False)
+        self._build_planner()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="world-model-step")
+
+    @property
+    def overlapped(self) -> bool:
+        return self._executor is not None
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     # ---------------------------------------------------------------- planning
-    def _two_members(self) -> torch.Tensor:
-        return torch.randperm(self.model.values.k, generator=self.generator, device=self.generator.device)[:2]
+    def _two_members(self, generator: torch.Generator) -> torch.Tensor:
+        return torch.randperm(self.model.values.k, generator=generator, device=generator.device)[:2]
 
     def _reward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return self.model.two_hot.decode(self.model.reward(z, a))
+        return self.acting_model.two_hot.decode(self.acting_model.reward(z, a))
 
     def _value(self, z: torch.Tensor) -> torch.Tensor:
-        a, _ = self.policy(z, self.generator)
-        members = self._two_members().to(z.device)
-        return self.model.two_hot.decode(self.model.values(z, a, members)).mean(0)
+        a, _ = self.acting_policy(z, self.generator)
+        members = self._two_members(self.generator).to(z.device)
+        return self.acting_model.two_hot.decode(self.acting_model.values(z, a, members)).mean(0)
 
     def reset(self) -> None:
         self._plan: torch.Tensor | None = None
@@ -109,9 +144,9 @@ class WorldModelAgent:
     @torch.no_grad()
     def act(self, obs: dict, *, goal=None, explore: bool = False) -> np.ndarray:
         """Plan (or query the policy) for the next action `(A,)` in [-1, 1]."""
-        z = self.model.encode(obs_to_tensor(obs, self.device))  # (1, D)
+        z = self.acting_model.encode(obs_to_tensor(obs, self.device))  # (1, D)
         if not self.cfg.plan:
-            action, _ = self.policy(z, self.generator, deterministic=not explore)
+            action, _ = self.acting_policy(z, self.generator, deterministic=not explore)
             return action[0].cpu().numpy()
         init = None if self._plan is None else shift(self._plan)
         result = self.planner.plan(z[0], self.dynamics, self.objective, init=init, generator=self.generator)
@@ -125,23 +160,67 @@ class WorldModelAgent:
 
     # ---------------------------------------------------------------- learning
     def update(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on the world model, value ensemble and policy prior from `batch` `(T, B, ...)`."""
+        """One gradient step on the world model, value ensemble and policy prior from `batch` `(T, B, ...)`.
+
+        Overlapped (see `overlap`), it starts this batch's world-model step in the background, trains the
+        policy on the previous step's latents meanwhile and returns the previous step's metrics (`{}` on
+        the first call).
+        """
         batch = batch.to(self.device)
+        if not self.overlapped:
+            metrics, zs = self._model_step(batch)
+            metrics.update(self._update_policy(zs))
+            return metrics
+        metrics, zs = self._join()
+        self._pending = self._executor.submit(self._model_step, batch)
+        if zs is not None:
+            metrics.update(self._update_policy(zs))
+        return metrics
+
+    def flush(self) -> dict[str, float]:
+        """Finish the background step, train the policy on its latents, and make planning use the latest
+        parameters; returns that step's metrics. A no-op unless overlapped."""
+        if not self.overlapped:
+            return {}
+        metrics, zs = self._join()
+        if zs is not None:
+            metrics.update(self._update_policy(zs))
+            self._sync_acting()
+        return metrics
+
+    def _join(self) -> tuple[dict[str, float], torch.Tensor | None]:
+        """Wait for the pending world-model step; snapshot the parameters for the next round."""
+        if self._pending is None:
+            return {}, None
+        metrics, zs = self._pending.result()
+        self._pending = None
+        self._sync_acting()
+        return metrics, zs
+
+    @torch.no_grad()
+    def _sync_acting(self) -> None:
+        for acting, live in ((self.acting_model, self.model), (self.acting_policy, self.policy)):
+            for a, b in zip(acting.parameters(), live.parameters(), strict=True):
+                a.copy_(b)
+            for a, b in zip(acting.buffers(), live.buffers(), strict=True):
+                a.copy_(b)
+
+    def _model_step(self, batch: Batch) -> tuple[dict[str, float], torch.Tensor]:
+        """World model and value ensemble: one optimiser step; returns metrics and detached latents."""
         with self.autocast():
             total, metrics, zs = self._loss(batch)
         self.optim.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optim.step()
-        metrics.update(grad_norm=grad_norm.item())
-        metrics.update(self._update_policy(zs.detach()))
         self._soft_update()
-        return metrics
+        metrics.update(grad_norm=grad_norm.item())
+        return metrics, zs.detach()
 
     def _model_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         """The world model's JEPA loss plus the value loss; also the predicted latents `(T+1, B, D)`."""
         wm = self.model
-        loss, metrics, latents = wm.loss(batch, generator=self.generator, sync=self.sync, with_latents=True)
+        loss, metrics, latents = wm.loss(batch, generator=self.learn_generator, sync=self.sync, with_latents=True)
         zs, next_z = latents["zs"], latents["targets"]  # (T+1, B, D), (T, B, D)
         T, B = batch.action.shape[:2]
         with torch.no_grad():
@@ -155,19 +234,24 @@ class WorldModelAgent:
         return total, metrics, zs
 
     def _td_target(self, next_z: torch.Tensor, batch: Batch) -> torch.Tensor:
-        a, _ = self.policy(next_z, self.generator)
-        members = self._two_members().to(next_z.device)
+        a, _ = self.acting_policy(next_z, self.learn_generator)  # the policy as of the snapshot
+        members = self._two_members(self.learn_generator).to(next_z.device)
         q = self.model.two_hot.decode(self.target_values(next_z, a, members)).min(0).values  # (T*B,)
         not_done = 1.0 if batch.terminated is None else 1.0 - batch.terminated.reshape(-1)
         return batch.reward.reshape(-1) + self.discount * not_done * q
 
     def _update_policy(self, zs: torch.Tensor) -> dict[str, float]:
+        """One step of the policy prior on predicted latents `(T+1, B, D)` (the first `policy_batch`
+        sequences: an unbiased estimate of the same loss at a fraction of the cost)."""
+        if self.cfg.policy_batch is not None:
+            zs = zs[:, : self.cfg.policy_batch]
         T1, B, D = zs.shape
         z = zs.reshape(T1 * B, D)
         with self.autocast():
             a, log_pi = self._policy_train(z, self.generator)
-            members = self._two_members().to(z.device)
-            q = self.model.two_hot.decode(self.model.values(z, a, members)).mean(0).float()  # (T1*B,)
+            members = self._two_members(self.generator).to(z.device)
+            values = self.acting_model.values  # fixed here; the live ones may be in a background step
+            q = self.model.two_hot.decode(values(z, a, members)).mean(0).float()  # (T1*B,)
         scale = self.scale.update(q, self.sync)
         rho = self.model.cfg.rho ** torch.arange(T1, device=z.device, dtype=torch.float32)
         per_step = (self.cfg.entropy_coef * log_pi - q / scale).view(T1, B).mean(1)
@@ -187,7 +271,9 @@ class WorldModelAgent:
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
-        return {
+        """Everything a resumed run needs (a pending background step is finished first)."""
+        self.flush()
+        state = {
             "model": self.model.state_dict(),
             "policy": self.policy.state_dict(),
             "target_values": self.target_values.state_dict(),
@@ -196,6 +282,9 @@ class WorldModelAgent:
             "scale": self.scale.value,
             "generator": self.generator.get_state(),
         }
+        if self.learn_generator is not self.generator:
+            state["learn_generator"] = self.learn_generator.get_state()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -205,3 +294,7 @@ class WorldModelAgent:
         self.policy_optim.load_state_dict(state["policy_optim"])
         self.scale.value = state["scale"]
         self.generator.set_state(state["generator"])
+        if self.learn_generator is not self.generator and "learn_generator" in state:
+            self.learn_generator.set_state(state["learn_generator"])
+        if self.overlapped:
+            self._sync_acting()

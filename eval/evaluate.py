@@ -15,6 +15,7 @@ Results folder (`out`):
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -68,6 +69,8 @@ class Job:
     render_quality: str = "video"
     horizon: int | None = None
     energy_steps: str | None = None
+    size: int = 64
+    action_repeat: int | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -79,7 +82,8 @@ def task_slug(task: str) -> str:
     return task.replace("/", "_")
 
 
-_CACHE: dict = {}  # per worker process: (task, obs, render_size) -> env; (checkpoint, task, obs) -> agent
+_CACHE: dict = {}  # per worker process: (task, obs, sizes, action repeat) -> env
+_AGENT: dict = {}  # per worker process: the last agent loaded, under "key" and "agent"
 
 
 def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None, **planning):
@@ -95,17 +99,26 @@ def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = Non
 
 def run_job(job: Job) -> dict:
     """One evaluation episode (in a worker process); returns its summary row."""
-    key = (job.task, job.obs, job.render_size, job.render_quality)
+    key = (job.task, job.obs, job.render_size, job.render_quality, job.size, job.action_repeat)
     if key not in _CACHE:
-        _CACHE[key] = make_env(job.task, obs=job.obs, render_size=job.render_size, render_quality=job.render_quality)
+        _CACHE[key] = make_env(
+            job.task,
+            obs=job.obs,
+            size=job.size,
+            action_repeat=job.action_repeat,
+            render_size=job.render_size,
+            render_quality=job.render_quality,
+        )
     env = _CACHE[key]
     seed = episode_seed(job.run_seed, job.episode)
-    agent_key = (job.checkpoint, job.task, job.obs, job.planner, job.horizon, job.energy_steps)
-    if agent_key not in _CACHE:
-        _CACHE[agent_key] = make_agent(
-            job.checkpoint, env, seed, job.planner, horizon=job.horizon, energy_steps=job.energy_steps
-        )
-    agent = _CACHE[agent_key]
+    # The checkpoint's modification time is part of the key: training rewrites the same file between
+    # evaluations, and the worker must plan with the new one.
+    stamp = os.stat(job.checkpoint).st_mtime_ns if job.checkpoint else None
+    agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, job.horizon, job.energy_steps)
+    if _AGENT.get("key") != agent_key:
+        planning = dict(horizon=job.horizon, energy_steps=job.energy_steps)
+        _AGENT.update(key=agent_key, agent=make_agent(job.checkpoint, env, seed, job.planner, **planning))
+    agent = _AGENT["agent"]
     _reseed(agent, seed)
     recorder = VideoRecorder(job.video) if job.video else None
     start = time.perf_counter()
@@ -128,6 +141,11 @@ def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per core
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that run `run_job` (spawned: safe with threads and CUDA in the parent), one torch thread each."""
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init)
 
 
 def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
@@ -169,7 +187,7 @@ def evaluate(cfg: EvalConfig) -> dict:
             rows.append(run_job(job))
             bar.update(1)
     else:
-        with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+        with worker_pool(cfg.workers) as pool:
             for row in pool.map(run_job, jobs):
                 rows.append(row)
                 bar.update(1)

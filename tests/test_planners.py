@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -228,3 +230,25 @@ def test_shift_and_colored_noise():
 def test_goal_batch_mismatch_is_explained():
     with pytest.raises(ValueError, match="one goal per start"):
         planners()["cem"].plan(torch.zeros(3, 2), PointMass(), GoalEnergy(), goal=torch.zeros(2, 2))
+
+
+def test_mppi_unscored_plan_is_the_same_plan_with_one_rollout_fewer():
+    """score_plan=False returns the same actions (same noise), with one objective call fewer and an
+    energy estimated from the elites, close to the exact one at convergence."""
+    calls = []
+
+    def counting(zs, actions, goal):
+        calls.append(1)
+        return GoalEnergy("l2")(zs, actions, goal)
+
+    cfg = MPPIConfig(horizon=H, samples=256, iterations=8, elites=32, temperature=20.0, init_std=1.0)
+    z0, goal = torch.zeros(2), torch.tensor([0.3, -0.2])
+    results = []
+    for score in (True, False):
+        calls.clear()
+        planner = MPPI(dataclasses.replace(cfg, score_plan=score))
+        results.append(planner.plan(z0, PointMass(), counting, goal=goal, generator=torch.Generator().manual_seed(0)))
+        assert len(calls) == cfg.iterations + score
+    scored, unscored = results
+    torch.testing.assert_close(scored.actions, unscored.actions)
+    assert unscored.energy.item() == pytest.approx(scored.energy.item(), abs=0.01)

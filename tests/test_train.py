@@ -20,6 +20,7 @@ from agent.planners import MPPIConfig
 from agent.random_agent import RandomAgent
 from envs import make_env
 from eval.episode import run_episode
+from eval.evaluate import Job, run_job
 from eval.evaluate import episode_seed as eval_seed
 from train.config import TrainConfig
 from train.dataset import EpisodeStore
@@ -52,7 +53,7 @@ class CountingAgent:
     discount = 0.9
 
     def __init__(self):
-        self.updates, self.acts, self.batches = 0, 0, []
+        self.updates, self.acts, self.batches, self.flushes = 0, 0, [], 0
 
     def reset(self):
         pass
@@ -65,6 +66,10 @@ class CountingAgent:
         self.updates += 1
         self.batches.append(batch.action.shape)
         return {"loss": 1.0}
+
+    def flush(self):
+        self.flushes += 1
+        return {}
 
     def state_dict(self):
         return {"updates": self.updates}
@@ -108,12 +113,14 @@ def test_loop_follows_schedule(tmp_path):
     assert run.checkpoint.exists()
     payload = torch.load(run.checkpoint, weights_only=False)
     assert payload["loop"]["step"] == 100 and payload["agent"]["updates"] == 50
+    # A background update is settled before each evaluation (4) and each checkpoint (at 30, 50, 60, 90, 100).
+    assert agent.flushes == 4 + 5
 
 
 def _tiny_cfg(run_dir, **kw) -> TrainConfig:
     agent = RewardAgentConfig(
         model=ModelConfig(size="tiny", overrides={**RewardAgentConfig().model.overrides, "num_bins": 21}),
-        planner=MPPIConfig(samples=32, iterations=2, elites=8, prior_samples=4),
+        planner=MPPIConfig(samples=32, iterations=2, elites=8, prior_samples=4, score_plan=False),
         batch_size=32,
     )
     base = dict(
@@ -202,6 +209,19 @@ def _assert_same_replay(a, b):
     assert sa.indices() == sb.indices()
     for i in sa.indices():
         np.testing.assert_array_equal(sa.read(i)["action"], sb.read(i)["action"])
+
+
+def test_evaluation_in_worker_processes_matches_the_final_checkpoint(tmp_path):
+    cfg = _tiny_cfg(tmp_path, steps=2000, seed_steps=1000, eval_every=2000, eval_episodes=2, eval_workers=2)
+    result = train(cfg)
+    run = RunDir(cfg.run_dir)
+    jobs = [
+        Job(cfg.task, cfg.obs, cfg.seed, i, str(run.checkpoint), None, 64, action_repeat=cfg.action_repeat)
+        for i in range(cfg.eval_episodes)
+    ]
+    returns = [run_job(job)["total_return"] for job in jobs]  # here, from the checkpoint saved after it
+    assert result["eval/return"] == pytest.approx(np.mean(returns), rel=1e-6)
+    assert run.curve.read_text().splitlines()[1:] == [f"2000,{result['eval/return']:.4f},0"]
 
 
 def test_resume_refuses_changed_settings(tmp_path):

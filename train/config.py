@@ -18,6 +18,7 @@ RESUMABLE_CHANGES = (
     "video",
     "precision",
     "compile",
+    "eval_workers",
 )
 
 
@@ -36,6 +37,8 @@ class TrainConfig:
         seed_steps: random-action steps first (None: max(1000, 5 episodes), as TD-MPC2).
         updates_per_decision: gradient updates per agent decision after seeding.
         eval_every, eval_episodes: evaluation schedule (control steps) and size.
+        eval_workers: processes that run the evaluation episodes (1: in the training process). On a
+            2-core CPU, 2 halve evaluation's wall time; each episode then reseeds the agent from its seed.
         checkpoint_every: checkpoint schedule (control steps; also after each evaluation).
         video: record the first evaluation episode of each evaluation.
         run_dir: where everything goes (layout in train/online.py).
@@ -44,6 +47,9 @@ class TrainConfig:
         threads: torch CPU threads (None leaves torch's default).
         precision: `fp32`, or `bf16` autocast for the losses (see train/accel.py for where it helps).
         compile: torch.compile the encoder, predictor and heads.
+        overlap: run each world-model step in a background thread while the loop plans and trains the
+            policy prior (single-process runs; planning then lags the world model by one update).
+            `threads` is then per thread (unset: half the cores each).
     """
 
     task: str = "dmc/cartpole-swingup"
@@ -56,6 +62,7 @@ class TrainConfig:
     updates_per_decision: float = 1.0
     eval_every: int = 5_000
     eval_episodes: int = 3
+    eval_workers: int = 1
     checkpoint_every: int = 5_000
     video: bool = True
     replay_capacity: int = 1_000_000
@@ -66,6 +73,7 @@ class TrainConfig:
     progress: bool = True
     precision: str = "fp32"
     compile: bool = False
+    overlap: bool = True
     agent: RewardAgentConfig = field(default_factory=RewardAgentConfig)
 
 

@@ -11,6 +11,10 @@ Under torchrun (train/distributed.py) every rank collects its own episodes (its 
 `replay/rank<r>/`), learning waits for the end of each round of episodes so that the ranks update in
 lockstep (as many updates as `updates_per_decision` times the ranks' mean decision count, each on the
 global batch), `step` counts all ranks' control steps, and rank 0 evaluates, logs and checkpoints.
+
+In one process, `overlap=true` (the default) runs each world-model step in a background thread while the
+loop plans, steps the environment and trains the policy prior (see `WorldModelAgent.overlap`); with
+`threads` unset, each of the two threads then gets half the CPU cores.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from agent.random_agent import RandomAgent
 from envs import make_env
 from eval.curves import CurveWriter
 from eval.episode import Transition, run_episode
+from eval.evaluate import Job, run_job, worker_pool
 from eval.evaluate import episode_seed as eval_seed
 from eval.video import VideoRecorder
 from train.accel import autocast, compile_modules
@@ -88,6 +93,8 @@ class Trainer:
         self.seed_steps = cfg.seed_steps if cfg.seed_steps is not None else max(1000, 5 * self._episode_steps())
         self.curve = CurveWriter(run.curve, "reward")
         self._update_metrics: list[dict] = []
+        self.eval_threads: int | None = None  # torch threads while evaluating (None: as in training)
+        self.eval_pool = None  # processes that run evaluation episodes (None: this process)
 
     def _episode_steps(self) -> int:
         return (self.env.max_decisions or 500) * self.env.action_repeat
@@ -144,22 +151,65 @@ class Trainer:
             self.state.update_credit -= count
         for _ in range(count):
             batch = self.replay.sample(self.batch_size, cfg.agent.horizon, self.sample_rng)
-            self._update_metrics.append(self.agent.update(batch))
+            self._add_update_metrics(self.agent.update(batch))
             self.state.updates += 1
+
+    def _add_update_metrics(self, metrics: dict) -> None:
+        if metrics:  # an overlapped agent reports each step one call later (nothing on the first)
+            self._update_metrics.append(metrics)
+
+    def settle(self) -> None:
+        """Finish the agent's background update (if any) so that it acts and saves its latest parameters."""
+        self._add_update_metrics(self.agent.flush())
 
     # ---------------------------------------------------------------- evaluation and checkpoints
     def evaluate(self) -> dict:
-        returns = []
-        for i in range(self.cfg.eval_episodes):
-            recorder = None
-            if self.cfg.video and i == 0:
-                recorder = VideoRecorder(self.run.videos / f"eval_{self.state.step}.mp4")
-            ep = run_episode(self.eval_env, self.agent, seed=eval_seed(self.cfg.seed, i), recorder=recorder)
-            returns.append(ep.total_return)
+        self.settle()
+        returns = self._evaluate_in_workers() if self.eval_pool is not None else self._evaluate_here()
         self.curve.add(self.state.step, float(np.mean(returns)), self.cfg.seed)
         return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns))}
 
+    def _video_path(self, episode: int):
+        return self.run.videos / f"eval_{self.state.step}.mp4" if self.cfg.video and episode == 0 else None
+
+    def _evaluate_here(self) -> list[float]:
+        returns = []
+        threads = torch.get_num_threads()
+        if self.eval_threads:  # the background update is idle now: planning may use every core
+            torch.set_num_threads(self.eval_threads)
+        try:
+            for i in range(self.cfg.eval_episodes):
+                video = self._video_path(i)
+                recorder = VideoRecorder(video) if video else None
+                ep = run_episode(self.eval_env, self.agent, seed=eval_seed(self.cfg.seed, i), recorder=recorder)
+                returns.append(ep.total_return)
+        finally:
+            torch.set_num_threads(threads)
+        return returns
+
+    def _evaluate_in_workers(self) -> list[float]:
+        """The episodes in `eval_workers` processes, from a snapshot of the agent written for them (each
+        episode reseeds the agent from its own seed, so the results do not depend on the worker count)."""
+        snapshot = save_checkpoint(self.run.root / "checkpoints" / "eval.pt", self._payload())
+        cfg = self.cfg
+        jobs = [
+            Job(
+                cfg.task,
+                cfg.obs,
+                cfg.seed,
+                i,
+                str(snapshot),
+                None if self._video_path(i) is None else str(self._video_path(i)),
+                render_size=256,
+                size=cfg.size,
+                action_repeat=self.eval_env.action_repeat,
+            )
+            for i in range(cfg.eval_episodes)
+        ]
+        return [row["total_return"] for row in self.eval_pool.map(run_job, jobs)]
+
     def checkpoint(self) -> None:
+        self.settle()
         own = {
             "sample": self.sample_rng.bit_generator.state,
             "random_agent": self.random_agent.state_dict(),
@@ -170,18 +220,15 @@ class Trainer:
         rngs = self.info.gather(own)  # every rank's random streams, saved by rank 0
         if not self.info.is_main:
             return
-        payload = agent_payload(
-            "reward",
-            self.cfg.agent,
-            obs_shapes(self.env.observation_space),
-            self.action_dim,
-            self.agent,
-            discount=self.agent.discount,
-            loop=dataclasses.asdict(self.state),
-            rngs=rngs,
-            world_size=self.info.world_size,
-        )
+        payload = self._payload(loop=dataclasses.asdict(self.state), rngs=rngs, world_size=self.info.world_size)
         save_checkpoint(self.run.checkpoint, payload)
+
+    def _payload(self, **extra) -> dict:
+        """The agent as a loadable checkpoint (`agent.checkpoint.load_agent`), plus `extra`."""
+        shapes = obs_shapes(self.env.observation_space)
+        return agent_payload(
+            "reward", self.cfg.agent, shapes, self.action_dim, self.agent, discount=self.agent.discount, **extra
+        )
 
     def restore(self) -> None:
         payload = load_checkpoint(self.run.checkpoint)
@@ -237,10 +284,13 @@ def truncate_rows(path, step: int, step_of, header: bool = False) -> None:
 
 def build_trainer(cfg: TrainConfig) -> Trainer:
     """Assemble envs, agent, replay and run folder from the config (resuming when asked)."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the same on every rank; DDP broadcasts rank 0's parameters anyway
     info, device = setup(cfg.device)
+    overlap = cfg.overlap and not info.enabled
+    split = overlap and device.type == "cpu" and not cfg.threads
+    cores = torch.get_num_threads()
+    if cfg.threads or split:  # overlapped, each of the two Python threads runs this many intra-op threads
+        torch.set_num_threads(cfg.threads or max(1, cores // 2))
     run = RunDir(cfg.run_dir)
     prepare_run(info, run, cfg, resume=cfg.resume)
     env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
@@ -269,8 +319,14 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
         compile_modules(model.encoder, model.predictor, model.reward, model.values, agent.policy)
     if info.enabled:
         agent.distribute(info.wrap, info.sync)
+    if overlap:
+        agent.overlap(make_generator(device, cfg.seed + 200_003))
     store = EpisodeStore(run.replay / f"rank{info.rank}" if info.enabled else run.replay, meta)
     trainer = Trainer(cfg, env, eval_env, agent, Replay(cfg.replay_capacity), store, run, info)
+    if split:
+        trainer.eval_threads = cores
+    if cfg.eval_workers > 1 and info.is_main:
+        trainer.eval_pool = worker_pool(cfg.eval_workers)
     if cfg.resume:
         trainer.restore()
     return trainer
@@ -284,6 +340,8 @@ def train(cfg: TrainConfig) -> dict:
     try:
         return trainer.fit(logger)
     finally:
+        if trainer.eval_pool is not None:
+            trainer.eval_pool.shutdown()
         logger.close()
         trainer.env.close()
         trainer.eval_env.close()

@@ -35,6 +35,10 @@ class MPPIConfig:
     Attributes:
         temperature: scales energies in the elite weights exp(-temperature * (E - E_min)).
         prior_samples: candidates taken from `proposal` each plan (0 without a policy prior).
+        score_plan: evaluate the returned plan once more so that `PlanResult.energy` is exactly its
+            energy (one more rollout: a quarter of the cost at 3 iterations). Off, the energy is the
+            elites' weighted mean energy, an estimate; an agent that only acts needs no more (TD-MPC2's
+            does not re-evaluate either).
     """
 
     horizon: int = 3
@@ -46,13 +50,15 @@ class MPPIConfig:
     init_std: float = 2.0
     min_std: float = 0.05
     max_std: float = 2.0
+    score_plan: bool = True
 
 
 class MPPI:
     """Model-predictive path integral control over a batch of problems.
 
-    The returned plan is the weight-averaged elite of the last iteration (deterministic); its energy is
-    evaluated once more so that `PlanResult.energy` is the energy of what is returned.
+    The returned plan is the weight-averaged elite of the last iteration (deterministic); with
+    `score_plan` its energy is evaluated once more so that `PlanResult.energy` is the energy of what is
+    returned.
     """
 
     def __init__(self, cfg: MPPIConfig, proposal: Proposal | None = None):
@@ -94,7 +100,10 @@ class MPPI:
             mean = (w * elites).sum(2)
             std = ((w * (elites - mean.unsqueeze(2)) ** 2).sum(2)).sqrt().clamp(cfg.min_std, cfg.max_std)
             info[f"energy_it{it}"] = elite_e[:, 0].mean().item()
-        final = evaluate(z0, mean.unsqueeze(2), dynamics, objective, goal)[:, 0]  # (G,)
+        if cfg.score_plan:
+            final = evaluate(z0, mean.unsqueeze(2), dynamics, objective, goal)[:, 0]  # (G,)
+        else:
+            final = (weights * elite_e).sum(1)  # (G,) an estimate of the mean's energy
         info["energy"] = final.mean().item()
         info["time_ms"] = (time.perf_counter() - start) * 1e3
         return unbatch(PlanResult(mean, final, info, elites, std), single)

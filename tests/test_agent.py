@@ -1,0 +1,125 @@
+"""The reward-driven agent's update: sequential, overlapped with a background thread, and its options."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from agent.config import ModelConfig, RewardAgentConfig
+from agent.factory import build_reward_agent, make_generator
+from agent.planners import MPPIConfig
+from world_model import Batch
+from world_model.distributed import BatchSync
+
+S, A, T, B = 3, 2, 3, 16
+
+
+def _agent(seed=0, **kw):
+    torch.manual_seed(seed)  # parameter initialisation
+    cfg = RewardAgentConfig(
+        model=ModelConfig(size="tiny", overrides={**RewardAgentConfig().model.overrides, "num_bins": 21}),
+        planner=MPPIConfig(samples=16, iterations=2, elites=4, prior_samples=4),
+        batch_size=B,
+        **kw,
+    )
+    generator = make_generator("cpu", seed)
+    return build_reward_agent(cfg, {"state": (S,)}, A, device="cpu", generator=generator, discount=0.9)
+
+
+def _batches(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        Batch(
+            {"state": torch.randn(T + 1, B, S, generator=g)},
+            torch.rand(T, B, A, generator=g) * 2 - 1,
+            torch.randn(T, B, generator=g),
+        )
+        for _ in range(n)
+    ]
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _assert_same(a, b):
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_overlapped_update_reports_one_call_later_and_flush_settles():
+    agent = _agent()
+    agent.overlap(make_generator("cpu", 1))
+    batches = _batches(3)
+    assert agent.update(batches[0]) == {}  # the first step is still running
+    metrics = agent.update(batches[1])  # finishes step 1, starts step 2
+    assert {"total_loss", "grad_norm", "policy_loss"} <= metrics.keys()
+    # Planning reads the snapshot taken when step 1 finished, not parameters a running step may be writing.
+    snapshot = _params(agent.acting_model)
+    agent.act({"state": np.zeros(S, np.float32)})
+    _assert_same(_params(agent.acting_model), snapshot)
+    metrics = agent.flush()
+    assert "policy_loss" in metrics
+    _assert_same(_params(agent.acting_model), _params(agent.model))
+    _assert_same(_params(agent.acting_policy), _params(agent.policy))
+    assert agent.flush() == {}  # nothing pending
+    action = agent.act({"state": np.zeros(S, np.float32)}, explore=True)
+    assert action.shape == (A,) and np.all(np.abs(action) <= 1)
+
+
+def test_overlapped_updates_do_not_depend_on_thread_timing():
+    runs = []
+    for _ in range(2):
+        agent = _agent(seed=3)
+        agent.overlap(make_generator("cpu", 4))
+        for batch in _batches(6):
+            agent.update(batch)
+            agent.act({"state": np.zeros(S, np.float32)}, explore=True)  # interleaved with the background step
+        agent.flush()
+        runs.append((_params(agent.model), _params(agent.policy)))
+    _assert_same(runs[0][0], runs[1][0])
+    _assert_same(runs[0][1], runs[1][1])
+
+
+def test_overlapped_agent_saves_and_restores_its_streams():
+    agent = _agent()
+    agent.overlap(make_generator("cpu", 1))
+    for batch in _batches(3):
+        agent.update(batch)
+    buffer = io.BytesIO()
+    torch.save(agent.state_dict(), buffer)  # finishes the pending step first
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=False)
+    assert "learn_generator" in state
+    twin = _agent(seed=9)
+    twin.overlap(make_generator("cpu", 10))
+    twin.load_state_dict(state)
+    _assert_same(_params(twin.acting_model), _params(agent.model))
+    for a in (agent, twin):
+        a.update(_batches(1, seed=5)[0])
+        a.flush()
+    _assert_same(_params(agent.model), _params(twin.model))
+    _assert_same(_params(agent.policy), _params(twin.policy))
+
+
+def test_overlap_is_refused_across_processes():
+    agent = _agent()
+    agent.sync = BatchSync(world_size=2)
+    with pytest.raises(ValueError, match="overlap=false"):
+        agent.overlap(make_generator("cpu", 1))
+
+
+def test_policy_batch_limits_the_policy_step():
+    agent = _agent(policy_batch=4)
+    seen = []
+    policy = agent._policy_train
+    agent._policy_train = lambda z, g: seen.append(z.shape) or policy(z, g)
+    metrics = agent.update(_batches(1)[0])
+    assert seen == [((T + 1) * 4, agent.model.cfg.latent_dim)]
+    assert np.isfinite(metrics["policy_loss"])
+    full = _agent()
+    assert dataclasses.replace(full.cfg).policy_batch is None
