@@ -11,6 +11,7 @@ import torch
 
 from agent.config import GoalAgentConfig, RewardAgentConfig, from_dict
 from agent.factory import build_goal_agent, build_reward_agent, make_generator, model_config
+from agent.waypoints import LandmarkGraph
 from world_model import WorldModel
 
 
@@ -67,11 +68,13 @@ def load_agent(
     planner: str | None = None,
     horizon: int | None = None,
     energy_steps: str | None = None,
+    waypoints: bool | None = None,
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
-    `horizon` every planner's horizon (decisions), and `energy_steps` the goal energy's `final`/`all`.
+    `horizon` every planner's horizon (decisions), and `energy_steps` the goal energy's `final`/`all`;
+    `waypoints=False` plans straight at the goal even when the checkpoint holds landmarks.
     """
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
@@ -85,12 +88,16 @@ def load_agent(
         cfg = from_dict(GoalAgentConfig, payload["agent_config"])
         cfg = with_planning(cfg, planner=planner, horizon=horizon, energy_steps=energy_steps)
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
-        agent = build_goal_agent(cfg, model, action_dim, generator=generator)
+        graph = None
+        if waypoints is not False and "landmarks" in payload:
+            marks = payload["landmarks"]
+            graph = LandmarkGraph(marks["latents"].to(device), marks["radius"])
+        agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
-    if payload["kind"] != "goal" and (planner, horizon, energy_steps) != (None, None, None):
+    if payload["kind"] != "goal" and (planner, horizon, energy_steps, waypoints) != (None, None, None, None):
         raise ValueError(
-            "planner=, horizon= and energy_steps= apply to goal-reaching checkpoints; "
+            "planner=, horizon=, energy_steps= and waypoints= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     agent.load_state_dict(payload["agent"])

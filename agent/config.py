@@ -77,6 +77,11 @@ class GoalAgentConfig:
         planner: `cem`, `mppi`, `gradient` or `hybrid`.
         metric, steps: the goal energy (`l2`/`l1`/`cosine`, `final`/`all`).
         execute: actions executed from each plan before replanning.
+        landmarks: latents of training observations kept in the checkpoint as a graph to plan through
+            when the goal is beyond the goal energy's reach (agent/waypoints.py); 0 disables.
+        landmark_steps, landmark_quantile: two landmarks are joined (and a waypoint is within reach)
+            when their squared distance is at most this quantile of the distances the data covers in
+            `landmark_steps` steps.
     """
 
     inputs: str = "pixels"
@@ -103,6 +108,9 @@ class GoalAgentConfig:
     metric: str = "l2"
     steps: str = "all"
     execute: int = 1
+    landmarks: int = 2000
+    landmark_steps: int = 5
+    landmark_quantile: float = 0.5
     horizon: int = 4
     batch_size: int = 128
     lr: float = 1e-3

@@ -8,6 +8,7 @@ from agent.config import GoalAgentConfig, ModelConfig, RewardAgentConfig
 from agent.mpc import MPCAgent, MPCConfig
 from agent.objectives import GoalEnergy
 from agent.planners import CEM, MPPI, GradientPlanner, HybridPlanner
+from agent.waypoints import LandmarkGraph
 from agent.world_model_agent import WorldModelAgent
 from world_model import WorldModel, WorldModelConfig, preset
 
@@ -42,11 +43,12 @@ def build_planner(cfg: GoalAgentConfig):
     raise ValueError(f"unknown planner {cfg.planner!r}; choose cem, mppi, gradient or hybrid")
 
 
-def build_goal_agent(cfg: GoalAgentConfig, model: WorldModel, action_dim: int, *, generator) -> MPCAgent:
+def build_goal_agent(
+    cfg: GoalAgentConfig, model: WorldModel, action_dim: int, *, generator, waypoints: LandmarkGraph | None = None
+) -> MPCAgent:
     objective = GoalEnergy(cfg.metric, cfg.steps)
-    return MPCAgent(
-        model, build_planner(cfg), objective, action_dim, generator=generator, cfg=MPCConfig(execute=cfg.execute)
-    )
+    mpc = MPCConfig(execute=cfg.execute)
+    return MPCAgent(model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints)
 
 
 def make_generator(device, seed: int) -> torch.Generator:

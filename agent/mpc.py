@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from agent.planners.base import Objective, shift
+from agent.waypoints import LandmarkGraph
 
 
 class LatentDynamics:
@@ -49,6 +50,8 @@ class MPCAgent:
         action_dim: A.
         generator: randomness for planning and exploration.
         cfg: execution settings.
+        waypoints: a landmark graph; the planner then aims at the graph's waypoint towards the goal
+            rather than at the goal itself while the goal is out of reach (agent/waypoints.py).
     """
 
     def __init__(
@@ -60,8 +63,10 @@ class MPCAgent:
         *,
         generator: torch.Generator,
         cfg: MPCConfig = MPCConfig(),
+        waypoints: LandmarkGraph | None = None,
     ):
         self.model, self.planner, self.objective = model, planner, objective
+        self.waypoints = waypoints
         self.dynamics = LatentDynamics(model, action_dim)
         self.generator, self.cfg = generator, cfg
         self.last_plan = None
@@ -75,6 +80,7 @@ class MPCAgent:
         """Forget the previous plan (call at the start of each episode)."""
         self._plan: torch.Tensor | None = None  # (H, A) the current plan, from its next action on
         self._since_plan = 0
+        self._to_goal = None  # path lengths from the landmarks to this episode's goal
 
     @torch.no_grad()
     def encode_goal(self, goal: dict) -> torch.Tensor:
@@ -97,6 +103,10 @@ class MPCAgent:
         with torch.no_grad():
             z = self.model.encode(obs_to_tensor(obs, self.device))[0]
             g = None if goal is None else self.encode_goal(goal)
+            if self.waypoints is not None and g is not None:
+                if self._to_goal is None:
+                    self._to_goal = self.waypoints.to_goal(g)
+                g = self.waypoints.waypoint(z, g, self._to_goal)
         init = None
         if self._plan is not None:
             init = self._plan

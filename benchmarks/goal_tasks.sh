@@ -5,7 +5,9 @@
 # model offline for at most 30 minutes, then evaluate 50 seeded start/goal pairs with each planner.
 # EPISODES, MINUTES and PLANNERS override the protocol for shorter runs; INPUTS=state+pixels adds
 # proprioception to the 64x64 pixels (model input and goal), HORIZON and ENERGY override the planning
-# horizon and the goal energy's steps (final/all) at evaluation, THREADS the training's torch threads.
+# horizon and the goal energy's steps (final/all) at evaluation, THREADS the training's torch threads,
+# POLICY the collection policy (default: random; push-t: smooth), WAYPOINTS=false plans straight at the
+# goal instead of through the checkpoint's landmark graph (agent/waypoints.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -17,18 +19,19 @@ INPUTS=${INPUTS:-pixels}
 PLAN_ARGS=()
 [ -n "${HORIZON:-}" ] && PLAN_ARGS+=("horizon=$HORIZON")
 [ -n "${ENERGY:-}" ] && PLAN_ARGS+=("energy_steps=$ENERGY")
+[ -n "${WAYPOINTS:-}" ] && PLAN_ARGS+=("waypoints=$WAYPOINTS")
 THREAD_ARGS=()
 [ -n "${THREADS:-}" ] && THREAD_ARGS+=("threads=$THREADS")
 TASKS=("${@:-reacher two-rooms push-t}")
 mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
 for task in ${TASKS[@]}; do
-  policy=random; [ "$task" = push-t ] && policy=smooth
-  data="data/goal/$task-$INPUTS"
+  policy=${POLICY:-random}; [ "$task" = push-t ] && policy=${POLICY:-smooth}
+  data="data/goal/$task-$INPUTS-$policy"
   $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=$INPUTS policy=$policy workers=2 out="$data" \
     progress=false
   run="$OUT/$task-$INPUTS/model"
-  $PY -m train.offline dataset="$data" agent.inputs=$INPUTS updates=1000000 time_limit_s=$((MINUTES * 60)) \
+  $PY -m train.offline dataset="$data" agent.inputs=$INPUTS updates=1000000 time_limit_s=$((MINUTES * 60)) checkpoint_every=2000 \
     run_dir="$run" progress=false "${THREAD_ARGS[@]}"
   for planner in $PLANNERS; do
     $PY -m eval.evaluate task="goal/$task" obs=$INPUTS checkpoint="$run/checkpoints/latest.pt" planner=$planner \

@@ -44,6 +44,7 @@ class EvalConfig:
     planner: str | None = None
     horizon: int | None = None
     energy_steps: str | None = None
+    waypoints: bool | None = None
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -71,6 +72,7 @@ class Job:
     energy_steps: str | None = None
     size: int = 64
     action_repeat: int | None = None
+    waypoints: bool | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -114,9 +116,9 @@ def run_job(job: Job) -> dict:
     # The checkpoint's modification time is part of the key: training rewrites the same file between
     # evaluations, and the worker must plan with the new one.
     stamp = os.stat(job.checkpoint).st_mtime_ns if job.checkpoint else None
-    agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, job.horizon, job.energy_steps)
+    agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, job.horizon, job.energy_steps, job.waypoints)
     if _AGENT.get("key") != agent_key:
-        planning = dict(horizon=job.horizon, energy_steps=job.energy_steps)
+        planning = dict(horizon=job.horizon, energy_steps=job.energy_steps, waypoints=job.waypoints)
         _AGENT.update(key=agent_key, agent=make_agent(job.checkpoint, env, seed, job.planner, **planning))
     agent = _AGENT["agent"]
     _reseed(agent, seed)
@@ -169,6 +171,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         cfg.render_quality,
                         cfg.horizon,
                         cfg.energy_steps,
+                        waypoints=cfg.waypoints,
                     )
                 )
     return jobs

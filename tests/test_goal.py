@@ -6,6 +6,7 @@ import dataclasses
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from agent.checkpoint import load_agent
@@ -13,6 +14,7 @@ from agent.config import GoalAgentConfig, ModelConfig
 from agent.mpc import MPCAgent
 from agent.objectives import GoalEnergy
 from agent.planners import CEM, CEMConfig
+from agent.waypoints import LandmarkGraph, reach_radius
 from envs import make_env
 from eval.episode import run_episode
 from train.config import OfflineConfig
@@ -75,6 +77,9 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert other.imagined_frames() is None  # nothing planned yet
     other.act(obs)
     assert other.imagined_frames().shape[1:] == (8, 8, 3)
+    # The checkpoint carries landmark latents; planning goes through them unless told otherwise.
+    assert agent.waypoints is not None and agent.waypoints.latents.shape[1] == agent.model.cfg.latent_dim
+    assert load_agent(RunDir(tmp_path).checkpoint, env, seed=7, waypoints=False).waypoints is None
     longer = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, horizon=9, energy_steps="final")
     assert longer.planner.cfg.horizon == 9 and longer.objective.steps == "final"
     assert len(longer.act(obs)) == 2 and longer._plan.shape[0] in (8, 9)
@@ -161,3 +166,71 @@ def test_success_comes_from_the_environment_not_the_model():
     assert agent.last_plan.energy.item() == 0.0
     assert result.success is False and result.final_distance > 0.1
     env.close()
+
+
+class WallRoom(PointMassGoal):
+    """The point mass with a thick wall `|x| < 0.3, y < 0.5` between start and goal: the way round is
+    over the top. The 'world model' (PerfectModel) knows nothing of the wall."""
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = np.array([-0.7, -0.7], np.float32)
+        self.goal = np.array([0.7, -0.7], np.float32)
+        return self._obs(), {}
+
+    @staticmethod
+    def free(p) -> bool:
+        return not (abs(p[0]) < 0.3 and p[1] < 0.5) and bool(np.all(np.abs(p) <= 1))
+
+    def step(self, action):
+        proposed = (self.x + 0.1 * np.clip(action, -1, 1)).astype(np.float32)
+        if self.free(proposed):
+            self.x = proposed
+        self.t += 1
+        dist = float(np.linalg.norm(self.x - self.goal))
+        return self._obs(), 0.0, False, self.t >= 80, {"success": dist <= 0.05, "goal_distance": dist}
+
+
+def _wall_landmarks() -> torch.Tensor:
+    grid = np.stack(np.meshgrid(np.arange(-1, 1.01, 0.1), np.arange(-1, 1.01, 0.1)), -1).reshape(-1, 2)
+    return torch.tensor(np.array([p for p in grid if WallRoom.free(p)]), dtype=torch.float32)
+
+
+def test_landmark_graph_measures_along_the_data_not_through_the_wall():
+    graph = LandmarkGraph(_wall_landmarks(), radius=0.15**2)  # neighbours only: no edge crosses the wall
+    goal = torch.tensor([0.7, -0.7])
+    to_goal = graph.to_goal(goal)
+    start = int(torch.cdist(graph.latents, torch.tensor([[-0.7, -0.7]])).argmin())
+    assert 3.4 < to_goal[start] < 4.5  # up 1.2, across 1.4, down 1.2 (the straight line is 1.4)
+    # The first waypoint from the start leads up the left side, not into the wall.
+    step = graph.waypoint(torch.tensor([-0.7, -0.7]), goal, to_goal)
+    assert step[1] > -0.7 and abs(step[0] + 0.7) <= 0.15
+    # Within reach, the goal itself is the target.
+    assert torch.equal(graph.waypoint(torch.tensor([0.65, -0.7]), goal, to_goal), goal)
+
+
+def test_waypoints_lead_around_a_wall_the_energy_alone_runs_into():
+    env = WallRoom()
+    results = {}
+    for name, graph in (("direct", None), ("waypoints", LandmarkGraph(_wall_landmarks(), radius=0.15**2))):
+        planner = CEM(CEMConfig(horizon=3, samples=64, iterations=3, elites=8))
+        agent = MPCAgent(
+            PerfectModel(),
+            planner,
+            GoalEnergy("l2", "final"),
+            2,
+            generator=torch.Generator().manual_seed(0),
+            waypoints=graph,
+        )
+        results[name] = run_episode(env, agent, seed=0)
+    assert not results["direct"].success and results["direct"].final_distance > 0.9  # stuck at the wall
+    assert results["waypoints"].success, results["waypoints"].final_distance
+
+
+def test_reach_radius_is_the_distance_the_data_covers():
+    line = [torch.arange(10.0).unsqueeze(1) * 0.5]  # one episode moving 0.5 per step in 1-D
+    assert reach_radius(line, steps=2) == pytest.approx(1.0)  # (2 x 0.5)^2
+    with pytest.raises(ValueError, match="landmark_steps"):
+        reach_radius(line, steps=20)
+    with pytest.raises(ValueError, match="landmarks"):
+        LandmarkGraph(torch.zeros(1, 2), 1.0)

@@ -22,6 +22,7 @@ import torch
 
 from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
 from agent.factory import build_goal_agent, make_generator, model_config
+from agent.waypoints import landmarks_from_episodes
 from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
 from train.dataset import EpisodeStore
@@ -33,6 +34,7 @@ from world_model import WorldModel
 from world_model.distributed import Forward
 
 VAL_BATCHES = 8
+LANDMARK_EPISODES = 200  # training episodes whose observations the landmarks are drawn from
 
 
 def load_split(
@@ -97,6 +99,11 @@ class OfflineTrainer:
             self.val_replay.sample(cfg.agent.batch_size, cfg.agent.horizon, val_rng) for _ in range(VAL_BATCHES)
         ]
         self.updates, self.wall_s = 0, 0.0
+        # Landmarks come from a fixed sample of training episodes, re-encoded at each checkpoint.
+        self.store, self.inputs = store, inputs
+        train_indices = store.indices()[: len(store) - max(1, int(round(len(store) * cfg.val_fraction)))]
+        pick = np.random.default_rng([cfg.seed, 5]).permutation(train_indices)[:LANDMARK_EPISODES]
+        self.landmark_indices = sorted(int(i) for i in pick)
 
     def step(self) -> dict[str, float]:
         batch = self.train_replay.sample(self.batch_size, self.cfg.agent.horizon, self.rng).to(self.device)
@@ -119,11 +126,22 @@ class OfflineTrainer:
             for k in ("pred_loss", "pred_loss_last", "z_std", "z_rank")
         }
 
+    def landmarks(self) -> dict:
+        """The current model's landmark latents and reach radius (agent/waypoints.py)."""
+        cfg = self.cfg.agent
+        episodes = [{k: v for k, v in self.store.read(i).items() if k in self.inputs} for i in self.landmark_indices]
+        rng = np.random.default_rng([self.cfg.seed, 6])
+        latents, radius = landmarks_from_episodes(
+            self.model, episodes, cfg.landmarks, cfg.landmark_steps, rng, self.device, quantile=cfg.landmark_quantile
+        )
+        return {"latents": latents, "radius": radius}
+
     def checkpoint(self) -> None:
         rngs = self.info.gather(self.rng.bit_generator.state)  # every rank's sampling state
         if not self.info.is_main:
             return
         agent = build_goal_agent(self.cfg.agent, self.model, self.action_dim, generator=self.generator)
+        extra = {"landmarks": self.landmarks()} if self.cfg.agent.landmarks > 0 else {}
         payload = agent_payload(
             "goal",
             self.cfg.agent,
@@ -135,6 +153,7 @@ class OfflineTrainer:
             wall_s=self.wall_s,
             rngs=rngs,
             world_size=self.info.world_size,
+            **extra,
         )
         save_checkpoint(self.run.checkpoint, payload)
 
