@@ -37,10 +37,6 @@ class LandmarkGraph:
         rows, cols = np.nonzero(d2 <= self.radius)
         self._edges = (rows, cols, np.sqrt(d2[rows, cols]))
 
-    @property
-    def num_edges(self) -> int:
-        return len(self._edges[0]) // 2
-
     def to_goal(self, goal: torch.Tensor) -> np.ndarray:
         """Path length from every landmark to the latent `goal (D,)` along the graph `(N,)` (inf where
         no path exists). The goal joins the graph at the landmarks within `radius` of it."""

@@ -51,8 +51,8 @@ def load_split(
             f"{store.root} holds {len(indices)} episodes; collect at least {1 + info.world_size} "
             f"(one is held out, and each of the {info.world_size} process(es) needs one)"
         )
-    n_val = max(1, int(round(len(indices) * val_fraction)))
-    parts = (indices[:-n_val][info.rank :: info.world_size], indices[-n_val:])
+    train, val = split_indices(indices, val_fraction)
+    parts = (train[info.rank :: info.world_size], val)
     replays = []
     for part in parts:
         episodes = [store.read(i) for i in part]
@@ -61,6 +61,12 @@ def load_split(
             replay.add({k: v for k, v in e.items() if k in (*inputs, "action")})
         replays.append(replay)
     return replays[0], replays[1]
+
+
+def split_indices(indices: list[int], val_fraction: float) -> tuple[list[int], list[int]]:
+    """Training and validation episode indices: the last `val_fraction` (at least one) are held out."""
+    n_val = max(1, int(round(len(indices) * val_fraction)))
+    return indices[:-n_val], indices[-n_val:]
 
 
 def input_shapes(store: EpisodeStore, inputs: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
@@ -101,7 +107,7 @@ class OfflineTrainer:
         self.updates, self.wall_s = 0, 0.0
         # Landmarks come from a fixed sample of training episodes, re-encoded at each checkpoint.
         self.store, self.inputs = store, inputs
-        train_indices = store.indices()[: len(store) - max(1, int(round(len(store) * cfg.val_fraction)))]
+        train_indices, _ = split_indices(store.indices(), cfg.val_fraction)
         pick = np.random.default_rng([cfg.seed, 5]).permutation(train_indices)[:LANDMARK_EPISODES]
         self.landmark_indices = sorted(int(i) for i in pick)
 

@@ -169,8 +169,9 @@ class Trainer:
         self.curve.add(self.state.step, float(np.mean(returns)), self.cfg.seed)
         return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns))}
 
-    def _video_path(self, episode: int):
-        return self.run.videos / f"eval_{self.state.step}.mp4" if self.cfg.video and episode == 0 else None
+    def _video_path(self, episode: int) -> str | None:
+        """Where evaluation episode `episode` is filmed (the first one of each evaluation), if at all."""
+        return str(self.run.videos / f"eval_{self.state.step}.mp4") if self.cfg.video and episode == 0 else None
 
     def _evaluate_here(self) -> list[float]:
         returns = []
@@ -199,7 +200,7 @@ class Trainer:
                 cfg.seed,
                 i,
                 str(snapshot),
-                None if self._video_path(i) is None else str(self._video_path(i)),
+                self._video_path(i),
                 render_size=256,
                 size=cfg.size,
                 action_repeat=self.eval_env.action_repeat,
