@@ -74,7 +74,8 @@ def load_agent(
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), and `energy_steps` the goal energy's `final`/`all`;
-    `waypoints=False` plans straight at the goal even when the checkpoint holds landmarks.
+    `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
+    (checkpoints of before the memory graph hold none: `python -m train.memory` adds one).
     """
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
@@ -89,9 +90,9 @@ def load_agent(
         cfg = with_planning(cfg, planner=planner, horizon=horizon, energy_steps=energy_steps)
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         graph = None
-        if waypoints is not False and "landmarks" in payload:
-            marks = payload["landmarks"]
-            graph = LandmarkGraph(marks["latents"].to(device), marks["radius"])
+        if waypoints is not False and "memory" in payload:
+            memory = payload["memory"]
+            graph = LandmarkGraph(**{**memory, "latents": memory["latents"].to(device)})
         agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")

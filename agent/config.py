@@ -77,11 +77,13 @@ class GoalAgentConfig:
         planner: `cem`, `mppi`, `gradient` or `hybrid`.
         metric, steps: the goal energy (`l2`/`l1`/`cosine`, `final`/`all`).
         execute: actions executed from each plan before replanning.
-        landmarks: latents of training observations kept in the checkpoint as a graph to plan through
-            when the goal is beyond the goal energy's reach (agent/waypoints.py); 0 disables.
-        landmark_steps, landmark_quantile: two landmarks are joined (and a waypoint is within reach)
-            when their squared distance is at most this quantile of the distances the data covers in
-            `landmark_steps` steps.
+        memory_episodes: training episodes whose observations' latents the checkpoint keeps as a graph
+            of trajectories to plan through when the goal is beyond the goal energy's reach
+            (agent/waypoints.py); 0 disables.
+        landmark_steps, landmark_quantile: a waypoint is within reach when its squared distance is at
+            most this quantile of the distances the data covers in `landmark_steps` steps.
+        join_quantile: observations of different moments are joined in the graph when their squared
+            distance is at most this quantile of the data's one-step distances.
     """
 
     inputs: str = "pixels"
@@ -108,9 +110,10 @@ class GoalAgentConfig:
     metric: str = "l2"
     steps: str = "all"
     execute: int = 1
-    landmarks: int = 2000
+    memory_episodes: int = 200
     landmark_steps: int = 5
     landmark_quantile: float = 0.5
+    join_quantile: float = 0.5
     horizon: int = 4
     batch_size: int = 128
     lr: float = 1e-3

@@ -50,8 +50,9 @@ class MPCAgent:
         action_dim: A.
         generator: randomness for planning and exploration.
         cfg: execution settings.
-        waypoints: a landmark graph; the planner then aims at the graph's waypoint towards the goal
-            rather than at the goal itself while the goal is out of reach (agent/waypoints.py).
+        waypoints: a memory graph of training trajectories; the planner then aims at the waypoint on
+            its path towards the goal rather than at the goal itself while the goal is out of reach
+            (agent/waypoints.py).
     """
 
     def __init__(
@@ -80,7 +81,7 @@ class MPCAgent:
         """Forget the previous plan (call at the start of each episode)."""
         self._plan: torch.Tensor | None = None  # (H, A) the current plan, from its next action on
         self._since_plan = 0
-        self._to_goal = None  # path lengths from the landmarks to this episode's goal
+        self._route = None  # shortest paths through the memory graph to this episode's goal
 
     @torch.no_grad()
     def encode_goal(self, goal: dict) -> torch.Tensor:
@@ -104,9 +105,9 @@ class MPCAgent:
             z = self.model.encode(obs_to_tensor(obs, self.device))[0]
             g = None if goal is None else self.encode_goal(goal)
             if self.waypoints is not None and g is not None:
-                if self._to_goal is None:
-                    self._to_goal = self.waypoints.to_goal(g)
-                g = self.waypoints.waypoint(z, g, self._to_goal)
+                if self._route is None:
+                    self._route = self.waypoints.route(g)
+                g = self.waypoints.waypoint(z, g, self._route)
         init = None
         if self._plan is not None:
             init = self._plan

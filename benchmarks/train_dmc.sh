@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sample-efficiency benchmark against TD-MPC2 (issue: training agents online).
 #   bash benchmarks/train_dmc.sh [seeds...]        default seed: 0
+#   TASKS="reacher-easy finger-spin" bash benchmarks/train_dmc.sh 0   # a subset of the tasks
 # Trains from state for 100k environment steps (action repeat counted) on the five headline DMControl
 # tasks, one run per task and seed, then writes per-task plots and comparison tables beside the runs.
 # Each run's folder keeps its curve.csv, metrics.jsonl (with time/elapsed_s) and config.yaml.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-benchmarks/results/dmc}
 SEEDS=("${@:-0}")
-TASKS=(cartpole-swingup reacher-easy walker-walk cheetah-run finger-spin)
+read -r -a TASKS <<< "${TASKS:-cartpole-swingup reacher-easy walker-walk cheetah-run finger-spin}"
 mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
 for task in "${TASKS[@]}"; do

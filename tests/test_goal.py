@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.checkpoint import load_agent
+from agent.checkpoint import load_agent, load_checkpoint, save_checkpoint
 from agent.config import GoalAgentConfig, ModelConfig
 from agent.mpc import MPCAgent
 from agent.objectives import GoalEnergy
@@ -17,10 +17,11 @@ from agent.planners import CEM, CEMConfig
 from agent.waypoints import LandmarkGraph, reach_radius
 from envs import make_env
 from eval.episode import run_episode
-from train.config import OfflineConfig
+from train.config import MemoryConfig, OfflineConfig
 from train.dataset import EpisodeStore
 from train.logger import Logger
-from train.offline import OfflineTrainer, train_offline
+from train.memory import rebuild_memory
+from train.offline import OfflineTrainer, memory_indices, train_offline
 from train.run_dir import RunDir
 
 
@@ -77,13 +78,39 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert other.imagined_frames() is None  # nothing planned yet
     other.act(obs)
     assert other.imagined_frames().shape[1:] == (8, 8, 3)
-    # The checkpoint carries landmark latents; planning goes through them unless told otherwise.
+    # The checkpoint carries a memory graph; planning goes through it unless told otherwise.
     assert agent.waypoints is not None and agent.waypoints.latents.shape[1] == agent.model.cfg.latent_dim
     assert load_agent(RunDir(tmp_path).checkpoint, env, seed=7, waypoints=False).waypoints is None
     longer = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, horizon=9, energy_steps="final")
     assert longer.planner.cfg.horizon == 9 and longer.objective.steps == "final"
     assert len(longer.act(obs)) == 2 and longer._plan.shape[0] in (8, 9)
     env.close()
+
+
+def test_memory_rebuild_rewrites_the_checkpoint_from_training_episodes(dataset, tmp_path):
+    cfg = _offline_cfg(dataset, tmp_path, updates=10)
+    train_offline(cfg)
+    path = RunDir(tmp_path).checkpoint
+    built = load_checkpoint(path)["memory"]
+    store = EpisodeStore(dataset)
+    training = memory_indices(store, cfg.val_fraction, 200, cfg.seed)
+    assert training == [0, 1, 2, 3, 4]  # 6 episodes, the last held out for validation
+    assert len(built["latents"]) == sum(len(store.read(i)["state"]) for i in training)
+    # Rebuilding with the training settings reproduces it; other settings are recorded in the config.
+    payload = load_checkpoint(path)
+    del payload["memory"]  # as a checkpoint from before the memory existed
+    save_checkpoint(path, payload)
+    rebuild = MemoryConfig(checkpoint=str(path), dataset=str(dataset), val_fraction=cfg.val_fraction, device="cpu")
+    rebuild_memory(rebuild)
+    again = load_checkpoint(path)["memory"]
+    torch.testing.assert_close(again["latents"], built["latents"])
+    assert again["join"] == pytest.approx(built["join"])
+    out = rebuild_memory(dataclasses.replace(rebuild, memory_episodes=2, join_quantile=0.9))
+    payload = load_checkpoint(path)
+    assert out["episodes"] == 2 and payload["agent_config"]["join_quantile"] == 0.9
+    assert payload["memory"]["join"] > built["join"]
+    with pytest.raises(ValueError, match="memory_episodes"):
+        rebuild_memory(dataclasses.replace(rebuild, memory_episodes=0))
 
 
 def test_offline_time_limit_and_resume(dataset, tmp_path):
@@ -191,28 +218,59 @@ class WallRoom(PointMassGoal):
         return self._obs(), 0.0, False, self.t >= 80, {"success": dist <= 0.05, "goal_distance": dist}
 
 
-def _wall_landmarks() -> torch.Tensor:
-    grid = np.stack(np.meshgrid(np.arange(-1, 1.01, 0.1), np.arange(-1, 1.01, 0.1)), -1).reshape(-1, 2)
-    return torch.tensor(np.array([p for p in grid if WallRoom.free(p)]), dtype=torch.float32)
+def _wall_memory() -> dict:
+    """A memory of the WallRoom walked along every free row and column of a 0.1 grid (each unbroken
+    stretch one episode), latents = positions: crossings join rows to columns."""
+    ticks = np.round(np.arange(-1, 1.01, 0.1), 1)
+    walks = []
+    for fixed in ticks:
+        for points in ([(x, fixed) for x in ticks], [(fixed, y) for y in ticks]):
+            stretch = []
+            for p in points + [None]:  # None closes the last stretch
+                if p is not None and WallRoom.free(p):
+                    stretch.append(p)
+                elif stretch:
+                    walks.append(stretch)
+                    stretch = []
+    latents = torch.tensor([p for w in walks for p in w], dtype=torch.float32)
+    episode = torch.tensor([i for i, w in enumerate(walks) for _ in w])
+    return {"latents": latents, "episode": episode, "radius": 0.25**2, "join": 1e-6, "step": 0.1}
 
 
-def test_landmark_graph_measures_along_the_data_not_through_the_wall():
-    graph = LandmarkGraph(_wall_landmarks(), radius=0.15**2)  # neighbours only: no edge crosses the wall
+def test_memory_graph_counts_steps_along_the_data_not_through_the_wall():
+    graph = LandmarkGraph(**_wall_memory())
     goal = torch.tensor([0.7, -0.7])
-    to_goal = graph.to_goal(goal)
-    start = int(torch.cdist(graph.latents, torch.tensor([[-0.7, -0.7]])).argmin())
-    assert 3.4 < to_goal[start] < 4.5  # up 1.2, across 1.4, down 1.2 (the straight line is 1.4)
-    # The first waypoint from the start leads up the left side, not into the wall.
-    step = graph.waypoint(torch.tensor([-0.7, -0.7]), goal, to_goal)
-    assert step[1] > -0.7 and abs(step[0] + 0.7) <= 0.15
-    # Within reach, the goal itself is the target.
-    assert torch.equal(graph.waypoint(torch.tensor([0.65, -0.7]), goal, to_goal), goal)
+    route = graph.route(goal)
+    start = graph.nearest(torch.tensor([-0.7, -0.7]))
+    assert route.steps[start] == pytest.approx(38, abs=0.01)  # up 12, across 14, down 12 (straight: 14)
+    # The waypoint is ahead on that path, within reach, and never inside the wall.
+    step = graph.waypoint(torch.tensor([-0.7, -0.7]), goal, route)
+    ahead = graph.nearest(step)
+    assert route.steps[ahead] == pytest.approx(36, abs=0.01) and WallRoom.free(step.numpy())
+    # At the end of the path and within reach, the goal itself is the target.
+    assert torch.equal(graph.waypoint(torch.tensor([0.65, -0.7]), goal, route), goal)
+
+
+def test_memory_graph_joins_only_near_coincident_latents():
+    # Two episodes that pass close (0.05 apart) but never meet: with a join of 0.01**2 they stay apart,
+    # so the goal at the end of one cannot be reached from the other however close it looks.
+    a = torch.tensor([[0.0, y] for y in np.arange(0, 1.01, 0.1)], dtype=torch.float32)
+    b = a + torch.tensor([0.05, 0.0])
+    latents, episode = torch.cat([a, b]), torch.tensor([0] * len(a) + [1] * len(b))
+    apart = LandmarkGraph(latents, episode, radius=0.3**2, join=0.01**2, step=0.1)
+    route = apart.route(a[-1])
+    assert np.isfinite(route.steps[: len(a)]).all() and np.isinf(route.steps[len(a) :]).all()
+    # A start on episode b has no path: it falls back to the goal energy.
+    assert torch.equal(apart.waypoint(b[0], a[-1], route), a[-1])
+    joined = LandmarkGraph(latents, episode, radius=0.3**2, join=0.06**2, step=0.1)
+    assert joined.edge_count == 2 * (len(a) - 1) + len(a)  # the two walks, and a join at every height
+    assert np.isfinite(joined.route(a[-1]).steps).all()
 
 
 def test_waypoints_lead_around_a_wall_the_energy_alone_runs_into():
     env = WallRoom()
     results = {}
-    for name, graph in (("direct", None), ("waypoints", LandmarkGraph(_wall_landmarks(), radius=0.15**2))):
+    for name, graph in (("direct", None), ("waypoints", LandmarkGraph(**_wall_memory()))):
         planner = CEM(CEMConfig(horizon=3, samples=64, iterations=3, elites=8))
         agent = MPCAgent(
             PerfectModel(),
@@ -232,5 +290,5 @@ def test_reach_radius_is_the_distance_the_data_covers():
     assert reach_radius(line, steps=2) == pytest.approx(1.0)  # (2 x 0.5)^2
     with pytest.raises(ValueError, match="landmark_steps"):
         reach_radius(line, steps=20)
-    with pytest.raises(ValueError, match="landmarks"):
-        LandmarkGraph(torch.zeros(1, 2), 1.0)
+    with pytest.raises(ValueError, match="memory"):
+        LandmarkGraph(torch.zeros(1, 2), [0], radius=1.0, join=0.1, step=0.1)

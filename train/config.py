@@ -104,3 +104,29 @@ class OfflineConfig:
     precision: str = "fp32"
     compile: bool = False
     agent: GoalAgentConfig = field(default_factory=GoalAgentConfig)
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """`python -m train.memory`: (re)build the memory graph of a goal-reaching checkpoint from a dataset,
+    without training (agent/waypoints.py). The checkpoint is rewritten atomically.
+
+    Attributes:
+        checkpoint: a checkpoint written by `python -m train.offline`.
+        dataset: the dataset it was trained on (the memory takes training episodes only).
+        val_fraction, seed: as the training run had them (they fix which episodes are training ones
+            and which are sampled).
+        memory_episodes, landmark_steps, landmark_quantile, join_quantile: as in `GoalAgentConfig`
+            (None: the checkpoint's own setting).
+        device: where the model encodes the episodes.
+    """
+
+    checkpoint: str = "runs/offline/seed0/checkpoints/latest.pt"
+    dataset: str = "data/goal/reacher"
+    val_fraction: float = 0.05
+    seed: int = 0
+    memory_episodes: int | None = None
+    landmark_steps: int | None = None
+    landmark_quantile: float | None = None
+    join_quantile: float | None = None
+    device: str = "auto"

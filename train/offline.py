@@ -22,7 +22,7 @@ import torch
 
 from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
 from agent.factory import build_goal_agent, make_generator, model_config
-from agent.waypoints import landmarks_from_episodes
+from agent.waypoints import memory_from_episodes
 from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
 from train.dataset import EpisodeStore
@@ -34,7 +34,6 @@ from world_model import WorldModel
 from world_model.distributed import Forward
 
 VAL_BATCHES = 8
-LANDMARK_EPISODES = 200  # training episodes whose observations the landmarks are drawn from
 
 
 def load_split(
@@ -105,11 +104,9 @@ class OfflineTrainer:
             self.val_replay.sample(cfg.agent.batch_size, cfg.agent.horizon, val_rng) for _ in range(VAL_BATCHES)
         ]
         self.updates, self.wall_s = 0, 0.0
-        # Landmarks come from a fixed sample of training episodes, re-encoded at each checkpoint.
+        # The memory graph holds a fixed sample of training episodes, re-encoded at each checkpoint.
         self.store, self.inputs = store, inputs
-        train_indices, _ = split_indices(store.indices(), cfg.val_fraction)
-        pick = np.random.default_rng([cfg.seed, 5]).permutation(train_indices)[:LANDMARK_EPISODES]
-        self.landmark_indices = sorted(int(i) for i in pick)
+        self.memory_indices = memory_indices(store, cfg.val_fraction, cfg.agent.memory_episodes, cfg.seed)
 
     def step(self) -> dict[str, float]:
         batch = self.train_replay.sample(self.batch_size, self.cfg.agent.horizon, self.rng).to(self.device)
@@ -132,22 +129,16 @@ class OfflineTrainer:
             for k in ("pred_loss", "pred_loss_last", "z_std", "z_rank")
         }
 
-    def landmarks(self) -> dict:
-        """The current model's landmark latents and reach radius (agent/waypoints.py)."""
-        cfg = self.cfg.agent
-        episodes = [{k: v for k, v in self.store.read(i).items() if k in self.inputs} for i in self.landmark_indices]
-        rng = np.random.default_rng([self.cfg.seed, 6])
-        latents, radius = landmarks_from_episodes(
-            self.model, episodes, cfg.landmarks, cfg.landmark_steps, rng, self.device, quantile=cfg.landmark_quantile
-        )
-        return {"latents": latents, "radius": radius}
+    def memory(self) -> dict:
+        """The current model's memory graph of the sampled training episodes (agent/waypoints.py)."""
+        return build_memory(self.model, self.cfg.agent, self.store, self.memory_indices, self.inputs, self.device)
 
     def checkpoint(self) -> None:
         rngs = self.info.gather(self.rng.bit_generator.state)  # every rank's sampling state
         if not self.info.is_main:
             return
         agent = build_goal_agent(self.cfg.agent, self.model, self.action_dim, generator=self.generator)
-        extra = {"landmarks": self.landmarks()} if self.cfg.agent.landmarks > 0 else {}
+        extra = {"memory": self.memory()} if self.memory_indices else {}
         payload = agent_payload(
             "goal",
             self.cfg.agent,
@@ -192,6 +183,27 @@ class OfflineTrainer:
             if out_of_time:
                 break
         return {"updates": self.updates, "wall_s": self.wall_s, **val}
+
+
+def memory_indices(store: EpisodeStore, val_fraction: float, count: int, seed: int) -> list[int]:
+    """The training episodes (never validation ones) whose observations the memory graph holds: `count`
+    of them, a fixed sample for a seed."""
+    train_indices, _ = split_indices(store.indices(), val_fraction)
+    pick = np.random.default_rng([seed, 5]).permutation(train_indices)[:count]
+    return sorted(int(i) for i in pick)
+
+
+def build_memory(model, agent_cfg, store: EpisodeStore, indices: list[int], inputs, device) -> dict:
+    """The memory graph (agent/waypoints.py) of episodes `indices` of `store` under `model`."""
+    episodes = [{k: v for k, v in store.read(i).items() if k in inputs} for i in indices]
+    return memory_from_episodes(
+        model,
+        episodes,
+        agent_cfg.landmark_steps,
+        device,
+        quantile=agent_cfg.landmark_quantile,
+        join_quantile=agent_cfg.join_quantile,
+    )
 
 
 def train_offline(cfg: OfflineConfig) -> dict:
