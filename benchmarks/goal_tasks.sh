@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Goal reaching from 64x64 pixels, reward-free (issue: reward-free goal reaching).
 #   bash benchmarks/goal_tasks.sh [task ...]        default: reacher two-rooms push-t
-# For each task: collect 1,000 random-policy episodes (push-t: the smooth policy), train the world
+# For each task: collect 1,000 random-policy episodes (push-t: the scripted `push` policy), train the world
 # model offline for at most 30 minutes, then evaluate 50 seeded start/goal pairs with each planner.
 # EPISODES, MINUTES and PLANNERS override the protocol for shorter runs; INPUTS=state+pixels adds
 # proprioception to the 64x64 pixels (model input and goal), HORIZON and ENERGY override the planning
 # horizon and the goal energy's steps (final/all) at evaluation, THREADS the training's torch threads,
-# POLICY the collection policy (default: random; push-t: smooth), WAYPOINTS=false plans straight at the
+# POLICY the collection policy (default: random; push-t: push, train/policies.py), WAYPOINTS=false plans straight at the
 # goal instead of through the checkpoint's landmark graph (agent/waypoints.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ TASKS=("${@:-reacher two-rooms push-t}")
 mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
 for task in ${TASKS[@]}; do
-  policy=${POLICY:-random}; [ "$task" = push-t ] && policy=${POLICY:-smooth}
+  policy=${POLICY:-random}; [ "$task" = push-t ] && policy=${POLICY:-push}
   data="data/goal/$task-$INPUTS-$policy"
   $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=$INPUTS policy=$policy workers=2 out="$data" \
     progress=false

@@ -83,3 +83,14 @@ def test_killed_collection_resumes_without_loss_or_duplicates(tmp_path):
     assert 3 <= partial < 40, "the kill should land mid-collection"
     resumed = collect(_cfg(out, episodes=40))
     _assert_same(reference, resumed)
+
+
+def test_push_policy_moves_the_block_and_is_refused_where_it_cannot_work(tmp_path):
+    store = collect(_cfg(tmp_path / "push", task="goal/push-t", episodes=2, policy="push"))
+    for i in store.indices():
+        block = store.read(i)["state"][:, 2:4]  # state: pusher (2), block x, y, cos, sin, velocities
+        assert np.linalg.norm(block[-1] - block[0]) > 0.05, "the scripted policy makes contact and pushes"
+    with pytest.raises(ValueError, match="written for goal/push-t"):
+        collect(_cfg(tmp_path / "reacher", task="goal/reacher", policy="push"))
+    with pytest.raises(ValueError, match="vector=false"):
+        collect(_cfg(tmp_path / "vector", task="goal/push-t", policy="push", vector=True, workers=2))

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from envs import get_spec, make_env
 from eval.episode import run_episode
 from train.dataset import OBS_KEYS, EpisodeRecorder, EpisodeStore, episode_rng
-from train.policies import get_policy
+from train.policies import get_policy, sim_state
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,16 @@ def make_vector_env(cfg: CollectConfig):
 class PolicyActor:
     """A collection policy behind the agent interface of `run_episode`, drawing from the episode's stream."""
 
-    def __init__(self, policy, rng: np.random.Generator, action_dim: int):
+    def __init__(self, policy, rng: np.random.Generator, action_dim: int, sim=None):
         self.policy, self.rng, self.action_dim = policy, rng, action_dim
+        self.sim = sim if getattr(policy, "needs_sim", False) else None  # () -> the simulator's state
 
     def reset(self) -> None:
         self.previous = np.zeros(self.action_dim, np.float32)
 
     def act(self, obs, *, goal=None, explore: bool = False) -> np.ndarray:
-        self.previous = np.asarray(self.policy(self.rng, self.previous, {}), np.float32)
+        seen = self.sim() if self.sim is not None else {}
+        self.previous = np.asarray(self.policy(self.rng, self.previous, seen), np.float32)
         return self.previous
 
 
@@ -87,7 +89,7 @@ def _record_episode(env, cfg: CollectConfig, index: int, policy) -> dict[str, np
             recorder = EpisodeRecorder(index, tr.obs, action_dim, cfg.seed)
         recorder.add_transition(tr)
 
-    actor = PolicyActor(policy, episode_rng(cfg.seed, index), action_dim)
+    actor = PolicyActor(policy, episode_rng(cfg.seed, index), action_dim, sim=lambda: sim_state(env))
     run_episode(env, actor, seed=episode_seed(cfg.seed, index), on_step=on_step)
     return recorder.episode()
 
@@ -108,7 +110,7 @@ def _start_worker(cfg: CollectConfig) -> None:
 
     configure_gl()
     env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
-    _WORKER.update(cfg=cfg, env=env, store=EpisodeStore(cfg.out), policy=get_policy(cfg.policy))
+    _WORKER.update(cfg=cfg, env=env, store=EpisodeStore(cfg.out), policy=get_policy(cfg.policy, cfg.task))
 
 
 def _worker_episodes(indices: list[int]) -> int:
@@ -142,7 +144,11 @@ def dataset_meta(cfg: CollectConfig) -> dict:
 
 def collect(cfg: CollectConfig) -> EpisodeStore:
     """Collect episodes `0 .. cfg.episodes-1` into `cfg.out`, skipping those already on disk."""
-    policy = get_policy(cfg.policy)
+    policy = get_policy(cfg.policy, get_spec(cfg.task).id)
+    if cfg.vector and getattr(policy, "needs_sim", False):
+        raise ValueError(
+            f"policy {cfg.policy!r} reads the simulator, which vector=true keeps in other processes; use vector=false"
+        )
     store = EpisodeStore(cfg.out, dataset_meta(cfg))
     todo = sorted(set(range(cfg.episodes)) - set(store.indices()))
     if not todo:
