@@ -22,4 +22,5 @@ for ph in "cem 10" "cem 5" "mppi 10" "gradient 5" "hybrid 5"; do
   run reacher pixels $R/reacher-pixels/model/checkpoints/latest.pt "$1" "$2"
 done
 run two-rooms state+pixels "$R/two-rooms-state+pixels/model/checkpoints/latest.pt" cem 10 energy_steps=final
+run two-rooms state+pixels "$R/two-rooms-state+pixels/model/checkpoints/latest.pt" mppi 10 energy_steps=final
 run push-t pixels $R/push-t-pixels/model/checkpoints/latest.pt cem 10
