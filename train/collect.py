@@ -110,7 +110,8 @@ def _start_worker(cfg: CollectConfig) -> None:
 
     configure_gl()
     env = make_env(cfg.task, obs=cfg.obs, size=cfg.size, action_repeat=cfg.action_repeat)
-    _WORKER.update(cfg=cfg, env=env, store=EpisodeStore(cfg.out), policy=get_policy(cfg.policy, cfg.task))
+    # `collect` has checked the policy against the task already.
+    _WORKER.update(cfg=cfg, env=env, store=EpisodeStore(cfg.out), policy=get_policy(cfg.policy))
 
 
 def _worker_episodes(indices: list[int]) -> int:

@@ -19,7 +19,7 @@ from agent.config import GoalAgentConfig, from_dict
 from agent.factory import model_config
 from train.config import MemoryConfig
 from train.dataset import EpisodeStore
-from train.offline import build_memory, memory_indices
+from train.offline import build_memory, input_shapes, memory_indices
 from train.run_dir import resolve_device
 from world_model import WorldModel
 
@@ -40,8 +40,8 @@ def rebuild_memory(cfg: MemoryConfig) -> dict:
     inputs = tuple(agent_cfg.inputs.split("+"))
     if not store.indices():
         raise ValueError(f"{cfg.dataset} holds no episodes; collect them with `python -m train.collect`")
-    first = store.read(store.indices()[0])
-    missing = [k for k in inputs if k not in first or tuple(first[k].shape[1:]) != tuple(payload["obs_shapes"][k])]
+    shapes = input_shapes(store, inputs)  # raises, naming them, when the dataset lacks these inputs
+    missing = [k for k in inputs if shapes[k] != tuple(payload["obs_shapes"][k])]
     if missing:
         raise ValueError(f"{cfg.dataset}'s {missing} do not match the shapes the checkpoint was trained on")
     device = resolve_device(cfg.device)
