@@ -21,6 +21,33 @@ class LatentDynamics:
         return self.model.predict(z, a)
 
 
+class HistoryDynamics:
+    """A predictor that sees `history` latents, as Markov dynamics over windows for the planners.
+
+    The planner's state is the window of the last h latents flattened, `s (N, h*D)` (oldest first);
+    one step predicts the next latent from the newest with the others as its past and slides the
+    window. `LastLatent` lets objectives see only the newest latent of each window.
+    """
+
+    def __init__(self, model, action_dim: int, history: int, latent_dim: int):
+        self.model, self.action_dim, self.history, self.latent_dim = model, action_dim, history, latent_dim
+
+    def __call__(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        window = s.view(s.shape[0], self.history, self.latent_dim)  # (N, h, D)
+        z_next = self.model.predict(window[:, -1], a, window[:, :-1].transpose(0, 1))
+        return torch.cat([s[:, self.latent_dim :], z_next], dim=-1)
+
+
+class LastLatent:
+    """An objective on the newest latent of planner states that are windows `(..., h*D)`."""
+
+    def __init__(self, objective: Objective, latent_dim: int):
+        self.objective, self.latent_dim = objective, latent_dim
+
+    def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
+        return self.objective(zs[..., -self.latent_dim :], actions, goal)
+
+
 def obs_to_tensor(obs: dict, device) -> dict[str, torch.Tensor]:
     """One env observation (numpy, no batch axis) -> tensors with a batch axis of 1 on `device`.
 
@@ -68,7 +95,12 @@ class MPCAgent:
     ):
         self.model, self.planner, self.objective = model, planner, objective
         self.waypoints = waypoints
+        self.history = getattr(getattr(model, "cfg", None), "history", 1)
         self.dynamics = LatentDynamics(model, action_dim)
+        if self.history > 1:  # plan over windows of latents; the energy sees the newest of each
+            latent_dim = model.cfg.latent_dim
+            self.dynamics = HistoryDynamics(model, action_dim, self.history, latent_dim)
+            self.objective = LastLatent(objective, latent_dim)
         self.generator, self.cfg = generator, cfg
         self.last_plan = None
         self.reset()
@@ -82,6 +114,7 @@ class MPCAgent:
         self._plan: torch.Tensor | None = None  # (H, A) the current plan, from its next action on
         self._since_plan = 0
         self._route = None  # shortest paths through the memory graph to this episode's goal
+        self._past: list[torch.Tensor] = []  # latents (D,) of the last history-1 observations, oldest first
 
     @torch.no_grad()
     def encode_goal(self, goal: dict) -> torch.Tensor:
@@ -91,8 +124,14 @@ class MPCAgent:
     def act(self, obs: dict, *, goal: dict | None = None, explore: bool = False) -> np.ndarray:
         """The next action `(A,)` float32 in [-1, 1]; the goal defaults to `obs["goal"]` when present."""
         goal = goal if goal is not None else obs.get("goal")
+        z = None
+        if self.history > 1 or self._plan is None or self._since_plan >= self.cfg.execute:
+            with torch.no_grad():
+                z = self.model.encode(obs_to_tensor(obs, self.device))[0]  # (D,)
         if self._plan is None or self._since_plan >= self.cfg.execute:
-            self._replan(obs, goal)
+            self._replan(z, goal)
+        if self.history > 1:  # every observation enters the predictor's past, planned on or not
+            self._past = [*self._past, z][-(self.history - 1) :]
         action = self._plan[self._since_plan]
         self._since_plan += 1
         if explore:
@@ -100,9 +139,18 @@ class MPCAgent:
             action = action + self.cfg.explore_std * noise.to(action.device)
         return action.clamp(-1, 1).float().cpu().numpy()
 
-    def _replan(self, obs: dict, goal: dict | None) -> None:
+    def _state(self, z: torch.Tensor) -> torch.Tensor:
+        """The planner's start: `z (D,)`, or with a history the window `(h*D,)` of the past latents and
+        `z` (before h-1 observations exist, the first one stands in for the missing ones, as in training
+        sequences' contexts the predictor learnt from)."""
+        if self.history == 1:
+            return z
+        past = self._past or [z]
+        past = [past[0]] * (self.history - 1 - len(past)) + past
+        return torch.cat([*past, z])
+
+    def _replan(self, z: torch.Tensor, goal: dict | None) -> None:
         with torch.no_grad():
-            z = self.model.encode(obs_to_tensor(obs, self.device))[0]
             g = None if goal is None else self.encode_goal(goal)
             if self.waypoints is not None and g is not None:
                 if self._route is None:
@@ -113,8 +161,9 @@ class MPCAgent:
             init = self._plan
             for _ in range(self._since_plan):
                 init = shift(init)  # align the warm start with the step we are at now
-        result = self.planner.plan(z, self.dynamics, self.objective, goal=g, init=init, generator=self.generator)
-        self.last_plan, self._z = result, z
+        start = self._state(z)
+        result = self.planner.plan(start, self.dynamics, self.objective, goal=g, init=init, generator=self.generator)
+        self.last_plan, self._z = result, start
         self._plan, self._since_plan = result.actions.detach(), 0
 
     @torch.no_grad()
@@ -124,7 +173,9 @@ class MPCAgent:
         probe = getattr(self.model, "probe", None)
         if probe is None or self.last_plan is None:
             return None
-        zs = self.model.rollout(self._z.unsqueeze(0), self.last_plan.actions.unsqueeze(1))[1:, 0]  # (H, D)
+        window = self._z.view(self.history, -1).unsqueeze(1)  # (h, 1, D), oldest first
+        past = window[:-1] if self.history > 1 else None
+        zs = self.model.rollout(window[-1], self.last_plan.actions.unsqueeze(1), past)[1:, 0]  # (H, D)
         images = probe(zs).clamp(0, 1).mul(255).byte()  # (H, 3, S, S)
         return images.permute(0, 2, 3, 1).cpu().numpy()
 

@@ -59,6 +59,11 @@ class WorldModelAgent:
     ):
         if model.reward is None or model.values is None or model.values.k < 2:
             raise ValueError("the reward agent needs reward_head=True and num_values >= 2 in its model config")
+        if model.cfg.history > 1:
+            raise ValueError(
+                "the reward agent plans and learns values on Markov latents: set history=1 in its model config "
+                "(history > 1 is for goal-reaching models; frame_stack gives pixels a short memory)"
+            )
         self.model, self.cfg, self.discount, self.generator = model, cfg, discount, generator
         device = next(model.parameters()).device
         mcfg = model.cfg

@@ -113,6 +113,13 @@ def test_overlap_is_refused_across_processes():
         agent.overlap(make_generator("cpu", 1))
 
 
+def test_reward_agent_refuses_a_history_model():
+    overrides = {**RewardAgentConfig().model.overrides, "history": 2}
+    cfg = RewardAgentConfig(model=ModelConfig(size="tiny", overrides=overrides))
+    with pytest.raises(ValueError, match="set history=1"):
+        build_reward_agent(cfg, {"state": (S,)}, A, device="cpu", generator=make_generator("cpu", 0), discount=0.9)
+
+
 def test_policy_batch_limits_the_policy_step():
     agent = _agent(policy_batch=4)
     seen = []

@@ -77,6 +77,25 @@ def test_rollout_equals_repeated_predict(history):
         z = nxt
 
 
+def test_history_loss_predicts_from_encoded_context_frames():
+    """With history 2 the first frame is the predictor's past: the loss is the rollout from frame 1
+    with frame 0's latent as context, against frames 2..T (not a rollout that invents its past)."""
+    torch.manual_seed(0)
+    wm = WorldModel({"state": (7,)}, A, preset("tiny", history=2, anti_collapse="none"))
+    obs = {"state": torch.randn(5, 4, 7)}
+    actions = torch.rand(4, 4, A) * 2 - 1
+    _, metrics = wm.loss(Batch(obs, actions))
+    with torch.no_grad():
+        past = wm.encode({"state": obs["state"][0]}).unsqueeze(0)  # (1, B, D)
+        zs = wm.rollout(wm.encode({"state": obs["state"][1]}), actions[1:], past)
+        targets = wm.encode_target({"state": obs["state"][2:].reshape(-1, 7)}).view(3, 4, -1)
+        per_step = (zs[1:] - targets).pow(2).mean(dim=(1, 2))
+        expected = (wm._step_weights(3, per_step.device) * per_step).sum()
+    assert metrics["pred_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="history=2 needs sequences of more than 1 steps"):
+        wm.loss(Batch({"state": obs["state"][:2]}, actions[:1]))
+
+
 def test_target_encoder_gets_no_gradient_and_follows_ema():
     toy = LinearToy(generator=torch.Generator().manual_seed(0))
     wm = WorldModel({"state": (12,)}, 2, preset("tiny", ema_tau=0.1))

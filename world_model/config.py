@@ -24,7 +24,10 @@ class WorldModelConfig:
         latent_norm: `simnorm` (TD-MPC2), `layernorm` (no affine) or `none`.
         simnorm_group: group size of SimNorm.
         frame_stack: frames stacked as channels at the pixel encoder's input.
-        history: latents the predictor sees (1 = Markov).
+        history: latents the predictor sees (1 = Markov). With h > 1 the first h-1 frames of each
+            training sequence are its context (encoded, not predicted), and goal agents plan over
+            windows of h latents: per-frame latents stay free of velocity, the predictor gets it
+            from the window (as DINO-WM's frame history).
         residual: the predictor outputs z + f(z, a) (default) rather than f(z, a).
         target: `ema` (a slowly moving copy of the encoder) or `stopgrad` (the encoder itself, detached).
         ema_tau: EMA step, target <- target + tau * (online - target).

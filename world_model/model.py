@@ -139,6 +139,7 @@ class WorldModel(nn.Module):
         """
         cfg = self.cfg
         obs = self._stacked(batch.obs)
+        past, batch, obs = self._context(batch, obs)
         T, B = batch.action.shape[:2]
         first = {k: v[0] for k, v in obs.items()}
         rest = {k: _flat(v[1:]) for k, v in obs.items()}
@@ -149,7 +150,7 @@ class WorldModel(nn.Module):
         else:
             z0 = self.encode(first)
         targets = self.encode_target(rest).view(T, B, -1)  # (T, B, D), no gradient
-        zs = self.rollout(z0, batch.action)  # (T+1, B, D)
+        zs = self.rollout(z0, batch.action, past)  # (T+1, B, D)
         w = self._step_weights(T, z0.device)
         per_step = (zs[1:] - targets).pow(2).mean(dim=(1, 2))  # (T,)
         pred_loss = (w * per_step).sum()
@@ -170,6 +171,27 @@ class WorldModel(nn.Module):
         if with_latents:
             return total, metrics, {"zs": zs, "targets": targets}
         return total, metrics
+
+    def _context(self, batch: Batch, obs: dict) -> tuple[torch.Tensor | None, Batch, dict]:
+        """With `history` h > 1, the first h-1 frames of each sequence are context: they are encoded as
+        the predictor's past `(h-1, B, D)` and the loss runs on the rest, so that from the first
+        prediction on the predictor sees real earlier frames (what moves, and how fast), as it will
+        when planning. With h = 1: no past, the batch unchanged."""
+        c = self.cfg.history - 1
+        if c == 0:
+            return None, batch, obs
+        T, B = batch.action.shape[:2]
+        if c >= T:
+            raise ValueError(f"history={self.cfg.history} needs sequences of more than {c} steps, got {T}")
+        past = self.encode({k: _flat(v[:c]) for k, v in obs.items()}).view(c, B, -1)
+
+        def later(x):
+            return None if x is None else x[c:]
+
+        rest = Batch(
+            {k: v[c:] for k, v in batch.obs.items()}, batch.action[c:], later(batch.reward), later(batch.terminated)
+        )
+        return past, rest, {k: v[c:] for k, v in obs.items()}
 
     def _anti_collapse(self, z, generator, sync, metrics) -> torch.Tensor:
         cfg = self.cfg
