@@ -7,7 +7,11 @@
 # proprioception to the 64x64 pixels (model input and goal), HORIZON and ENERGY override the planning
 # horizon and the goal energy's steps (final/all) at evaluation, THREADS the training's torch threads,
 # POLICY the collection policy (default: random; push-t: push, train/policies.py), WAYPOINTS=false plans straight at the
-# goal instead of through the checkpoint's landmark graph (agent/waypoints.py).
+# goal instead of through the checkpoint's landmark graph (agent/waypoints.py). TRAIN_ARGS adds overrides to the
+# offline training (e.g. "agent.horizon=5 +agent.model.overrides.history=2"), MEMORY_ARGS rebuilds the
+# checkpoint's memory graph with other settings before evaluating (e.g. "landmark_steps=10"), DATA_INPUTS
+# collects other observations than the model reads (a state+pixels dataset serves a pixels model too), and
+# RUN names the results folder (default: <task>-<INPUTS>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -27,14 +31,21 @@ mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
 for task in ${TASKS[@]}; do
   policy=${POLICY:-random}; [ "$task" = push-t ] && policy=${POLICY:-push}
-  data="data/goal/$task-$INPUTS-$policy"
-  $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=$INPUTS policy=$policy workers=2 out="$data" \
+  data_inputs=${DATA_INPUTS:-$INPUTS}
+  data="data/goal/$task-$data_inputs-$policy"
+  $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=$data_inputs policy=$policy workers=2 out="$data" \
     progress=false
-  run="$OUT/$task-$INPUTS/model"
+  folder="$OUT/${RUN:-$task-$INPUTS}"
+  run="$folder/model"
+  # shellcheck disable=SC2086  # TRAIN_ARGS and MEMORY_ARGS are lists of overrides
   $PY -m train.offline dataset="$data" agent.inputs=$INPUTS updates=1000000 time_limit_s=$((MINUTES * 60)) checkpoint_every=2000 \
-    run_dir="$run" progress=false "${THREAD_ARGS[@]}"
+    run_dir="$run" progress=false "${THREAD_ARGS[@]}" ${TRAIN_ARGS:-}
+  if [ -n "${MEMORY_ARGS:-}" ]; then
+    # shellcheck disable=SC2086
+    $PY -m train.memory checkpoint="$run/checkpoints/latest.pt" dataset="$data" ${MEMORY_ARGS}
+  fi
   for planner in $PLANNERS; do
     $PY -m eval.evaluate task="goal/$task" obs=$INPUTS checkpoint="$run/checkpoints/latest.pt" planner=$planner \
-      "${PLAN_ARGS[@]}" episodes=50 seeds=[0] workers=2 video=2 out="$OUT/$task-$INPUTS/eval_$planner" progress=false
+      "${PLAN_ARGS[@]}" episodes=50 seeds=[0] workers=2 video=2 out="$folder/eval_$planner" progress=false
   done
 done
