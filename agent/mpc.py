@@ -71,7 +71,9 @@ class MPCAgent:
     """Holds a world model, a planner and an objective; implements `reset` and `act`.
 
     Args:
-        model: a `WorldModel` (or anything with `encode` and `predict`).
+        model: a `WorldModel` (or anything with `encode` and `predict`). When its `cfg.history` h is
+            above 1, the planners plan over windows of h latents (`HistoryDynamics`), the objective
+            sees the newest latent of each (`LastLatent`), and `last_plan` starts from a window.
         planner: CEM, MPPI, gradient or hybrid.
         objective: the energy to minimise.
         action_dim: A.
