@@ -29,4 +29,6 @@ run two-rooms_mppi_h10 two-rooms state+pixels "$sp" mppi 10 energy_steps=final
 hist="$R/two-rooms-pixels-history/model/checkpoints/latest.pt"
 run two-rooms-pixels-history_cem_h8 two-rooms pixels "$hist" cem 8 energy_steps=all
 run two-rooms-pixels-history_cem_h5 two-rooms pixels "$hist" cem 5 energy_steps=all
+run two-rooms-pixels-history_mppi_h8 two-rooms pixels "$hist" mppi 8 energy_steps=all
+run two-rooms-pixels-history_gradient_h5 two-rooms pixels "$hist" gradient 5 energy_steps=all
 run push-t_cem_h10 push-t pixels $R/push-t-pixels/model/checkpoints/latest.pt cem 10
