@@ -337,3 +337,11 @@ def test_reach_radius_is_the_distance_the_data_covers():
         reach_radius(line, steps=20)
     with pytest.raises(ValueError, match="memory"):
         LandmarkGraph(torch.zeros(1, 2), [0], radius=1.0, join=0.1, step=0.1)
+
+
+def test_memory_latents_counts_moves_between_rooms_outside_the_door_only():
+    from benchmarks.memory_latents import through_wall
+
+    a = np.array([[-0.5, 0.5], [-0.1, 0.0], [0.3, -0.6], [-0.2, 0.9]])
+    b = np.array([[0.5, 0.5], [0.1, 0.05], [0.6, -0.6], [0.2, -0.9]])
+    assert through_wall(a, b).tolist() == [True, False, False, True]
