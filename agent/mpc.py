@@ -73,7 +73,7 @@ class MPCAgent:
     Args:
         model: a `WorldModel` (or anything with `encode` and `predict`). When its `cfg.history` h is
             above 1, the planners plan over windows of h latents (`HistoryDynamics`), the objective
-            sees the newest latent of each (`LastLatent`), and `last_plan` starts from a window.
+            sees the newest latent of each (`LastLatent`), and the planner's start is a window `(h*D,)`.
         planner: CEM, MPPI, gradient or hybrid.
         objective: the energy to minimise.
         action_dim: A.
