@@ -36,6 +36,10 @@ class RewardAgentConfig:
             The policy step is a third of an update; the sequences are already in random order.
         plan: plan with MPPI (else act with the policy prior alone).
         explore_std_floor: minimum exploration noise added to planned actions when exploring.
+        execute: which first action of a plan is executed: `elite` (one of the last refit's elites,
+            drawn by its weight, as TD-MPC2 does) or `mean` (the weighted mean of the elites). The
+            mean warm-starts the next plan either way. Where the elites split between two ways of
+            acting (reacher's arm turning either way round), their mean cancels out and the arm stalls.
     """
 
     model: ModelConfig = field(
@@ -64,6 +68,11 @@ class RewardAgentConfig:
     policy_batch: int | None = None
     plan: bool = True
     explore_std_floor: float = 0.0
+    execute: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.execute not in ("elite", "mean"):
+            raise ValueError(f"agent.execute={self.execute!r}; choose elite or mean")
 
 
 @dataclass(frozen=True)

@@ -156,12 +156,19 @@ class WorldModelAgent:
         init = None if self._plan is None else shift(self._plan)
         result = self.planner.plan(z[0], self.dynamics, self.objective, init=init, generator=self.generator)
         self._plan = result.actions
-        action = result.actions[0]
+        action = self._first_action(result)
         if explore:
             std = result.std[0].clamp_min(self.cfg.explore_std_floor)
             noise = torch.randn(action.shape, generator=self.generator, device=self.generator.device).to(action)
             action = action + std * noise
         return action.clamp(-1, 1).cpu().numpy()
+
+    def _first_action(self, result) -> torch.Tensor:
+        """The action `(A,)` to execute from `result` (single problem): see `RewardAgentConfig.execute`."""
+        if self.cfg.execute == "mean":
+            return result.actions[0]
+        k = torch.multinomial(result.weights, 1, generator=self.generator)  # (1,)
+        return result.elites[0, k[0]]
 
     # ---------------------------------------------------------------- learning
     def update(self, batch: Batch) -> dict[str, float]:

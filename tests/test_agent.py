@@ -130,3 +130,40 @@ def test_policy_batch_limits_the_policy_step():
     assert np.isfinite(metrics["policy_loss"])
     full = _agent()
     assert dataclasses.replace(full.cfg).policy_batch is None
+
+
+def _two_way_plan(H=3, K=4):
+    """A plan whose elites split evenly between turning one way (+1) and the other (-1): the mean is 0."""
+    from agent.planners.base import PlanResult
+
+    elites = torch.ones(H, K, A)
+    elites[:, K // 2 :] = -1.0
+    weights = torch.full((K,), 1.0 / K)
+    return PlanResult(torch.zeros(H, A), torch.tensor(0.0), {}, elites, torch.full((H, A), 0.1), weights)
+
+
+@pytest.mark.parametrize("execute", ["mean", "elite"])
+def test_executed_action_is_the_mean_or_a_drawn_elite(execute):
+    agent = _agent(execute=execute)
+    agent.planner.plan = lambda *args, **kw: _two_way_plan()
+    obs = {"state": np.zeros(S, np.float32)}
+    actions = {tuple(agent.act(obs)) for _ in range(20)}
+    if execute == "mean":
+        assert actions == {(0.0,) * A}
+    else:  # one of the elites, drawn by weight: both ways turn up, never their cancelling mean
+        assert actions == {(1.0,) * A, (-1.0,) * A}
+    torch.testing.assert_close(agent._plan, torch.zeros(3, A))  # the mean warm-starts the next plan
+
+
+def test_mppi_reports_the_weights_of_its_elites():
+    agent = _agent()
+    z = torch.zeros(agent.model.cfg.latent_dim)
+    result = agent.planner.plan(z, agent.dynamics, agent.objective, generator=agent.generator)
+    assert result.weights.shape == (4,)
+    torch.testing.assert_close(result.weights.sum(), torch.tensor(1.0))
+    torch.testing.assert_close((result.weights[None, :, None] * result.elites).sum(1), result.actions)
+
+
+def test_unknown_execute_is_explained():
+    with pytest.raises(ValueError, match="choose elite or mean"):
+        RewardAgentConfig(execute="median")

@@ -29,6 +29,8 @@ class PlanResult:
         elites: `(H, G, K, A)` the best candidates of the last iteration, when the planner keeps them
             (for refinement by a gradient planner).
         std: `(H, G, A)` the sampling std at the end, when the planner has one.
+        weights: `(G, K)` the elites' weights in the last refit (rows sum to 1), when the planner
+            weighs them (MPPI): an agent may execute a sampled elite rather than the weighted mean.
     """
 
     actions: torch.Tensor
@@ -36,6 +38,7 @@ class PlanResult:
     info: dict[str, float] = field(default_factory=dict)
     elites: torch.Tensor | None = None
     std: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
 
 def batch_problem(z0: torch.Tensor, goal: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
@@ -54,6 +57,7 @@ def unbatch(result: PlanResult, single: bool) -> PlanResult:
         result.actions, result.energy = result.actions[:, 0], result.energy[0]
         result.elites = None if result.elites is None else result.elites[:, 0]
         result.std = None if result.std is None else result.std[:, 0]
+        result.weights = None if result.weights is None else result.weights[0]
     return result
 
 

@@ -106,4 +106,4 @@ class MPPI:
             final = (weights * elite_e).sum(1)  # (G,) an estimate of the mean's energy
         info["energy"] = final.mean().item()
         info["time_ms"] = (time.perf_counter() - start) * 1e3
-        return unbatch(PlanResult(mean, final, info, elites, std), single)
+        return unbatch(PlanResult(mean, final, info, elites, std, weights), single)

@@ -1,0 +1,63 @@
+"""Return of a trained reward agent by how it executes its plans: the elites' mean, a sampled elite, or
+the mean with the training-time exploration noise.
+
+    python -m benchmarks.execute_modes --checkpoint runs/dmc/reacher-easy/seed0/checkpoints/latest.pt \
+        --task dmc/reacher-easy --episodes 10
+
+Every mode runs the same evaluation episodes (the env seeds of `python -m train`'s evaluations) from the
+same checkpoint. Why it exists: the online runs' training episodes (with exploration noise) returned far
+more than their evaluations (reacher-easy 970 against 395 around 80k steps), so the way an action is taken
+from a plan is measured on its own here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from agent.checkpoint import load_agent
+from benchmarks.common import machine
+from envs import make_env
+from eval.episode import run_episode
+from eval.evaluate import episode_seed
+
+MODES = {"mean": ("mean", False), "elite": ("elite", False), "mean+noise": ("mean", True)}
+
+
+def evaluate_mode(checkpoint: str, env, mode: str, episodes: int, run_seed: int) -> tuple[list[float], float]:
+    """Returns of `episodes` evaluation episodes with `mode` (a key of MODES), and seconds per episode."""
+    execute, explore = MODES[mode]
+    returns = []
+    start = time.perf_counter()
+    for i in range(episodes):
+        seed = episode_seed(run_seed, i)
+        agent = load_agent(checkpoint, env, seed=seed)
+        agent.cfg = dataclasses.replace(agent.cfg, execute=execute)
+        returns.append(run_episode(env, agent, seed=seed, explore=explore).total_return)
+    return returns, (time.perf_counter() - start) / episodes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--task", required=True, help="e.g. dmc/reacher-easy (the checkpoint's task)")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="the run's seed (evaluation episode seeds)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    env = make_env(args.task, obs="state")
+    print(f"# {args.task}, {args.checkpoint}, {args.episodes} episodes\n# machine: {machine()}")
+    print("| execute | mean return | std | episodes | s per episode |\n|---|---|---|---|---|")
+    for mode in args.modes:
+        returns, seconds = evaluate_mode(args.checkpoint, env, mode, args.episodes, args.seed)
+        row = " ".join(f"{r:.0f}" for r in returns)
+        print(f"| {mode} | {np.mean(returns):.1f} | {np.std(returns):.1f} | {row} | {seconds:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
