@@ -345,3 +345,19 @@ def test_memory_latents_counts_moves_between_rooms_outside_the_door_only():
     a = np.array([[-0.5, 0.5], [-0.1, 0.0], [0.3, -0.6], [-0.2, 0.9]])
     b = np.array([[0.5, 0.5], [0.1, 0.05], [0.6, -0.6], [0.2, -0.9]])
     assert through_wall(a, b).tolist() == [True, False, False, True]
+
+
+def test_push_t_oracle_energy_counts_block_pose_in_tolerances():
+    from benchmarks.push_t_oracle import block_energy
+
+    goal = np.array([0.1, -0.1, 0.5, 0.3, 0.3])
+    at_goal = np.tile(goal, (1, 2, 1))  # one rollout of two decisions, block and pusher at the goal
+    assert block_energy(at_goal, goal, pusher_weight=1.0)[0] == pytest.approx(0.0)
+    moved = at_goal.copy()
+    moved[0, :, 0] += 0.03  # one position tolerance off at both steps
+    moved[0, :, 2] += 2 * np.pi + np.deg2rad(15)  # one angle tolerance off, a full turn aside
+    assert block_energy(moved, goal)[0] == pytest.approx(4.0)
+    far_pusher = at_goal.copy()
+    far_pusher[0, :, 3] -= 0.3
+    assert block_energy(far_pusher, goal)[0] == pytest.approx(0.0)  # the pusher counts only when weighted
+    assert block_energy(far_pusher, goal, pusher_weight=0.5)[0] == pytest.approx(10.0)
