@@ -1,13 +1,13 @@
 """How far receding-horizon planning gets on goal/push-t with the true simulator as its model.
 
     python -m benchmarks.push_t_oracle --horizon 8 --pairs 3
-    python -m benchmarks.push_t_oracle --horizon 20 --pairs 3
+    python -m benchmarks.push_t_oracle --horizon 20 --pairs 3 [--first 3] [--pusher-weight 1]
 
 CEM over action sequences whose candidates are rolled out in MuJoCo itself (`mujoco.rollout`, from the
 exact current state), scored on the block's true pose: the sum over the plan's decisions of position error
-/ 0.03 + angle error / 15 degrees (the success tolerances). No learned model, no image energy: this is an
-upper bound on what a world model with the same planner settings can do, and tells a planning horizon
-that cannot work from a model that is not good enough. Pairs are the evaluation's seeded start/goal pairs
+/ 0.03 + angle error / 15 degrees (the success tolerances). No learned model, no image energy: what
+this planner does with a perfect model and the ideal energy, which tells a planning horizon that cannot
+work from a world model that is not good enough. Pairs are the evaluation's seeded start/goal pairs
 (`eval.evaluate.episode_seed(0, i)`); an episode ends at its first success or after 100 decisions.
 """
 
@@ -84,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--horizon", type=int, default=8, help="decisions planned ahead")
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--first", type=int, default=0, help="the first pair (split the pairs over processes)")
     parser.add_argument("--samples", type=int, default=192)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--elites", type=int, default=24)
@@ -97,7 +98,7 @@ def main() -> None:
     print(f"# machine: {machine()}")
     print("| pair | success | decisions | position error | angle error (rad) | s |\n|---|---|---|---|---|---|")
     successes = []
-    for pair in range(args.pairs):
+    for pair in range(args.first, args.first + args.pairs):
         r = run_pair(env, pair, args)
         successes.append(r["success"])
         print(
