@@ -1,5 +1,5 @@
 """Return of a trained reward agent by how it executes its plans: the elites' mean, a sampled elite, or
-the mean with the training-time exploration noise.
+the mean with the training-time exploration noise; or with its policy prior alone, or a bigger planner.
 
     python -m benchmarks.execute_modes --checkpoint runs/dmc/reacher-easy/seed0/checkpoints/latest.pt \
         --task dmc/reacher-easy --episodes 10
@@ -25,18 +25,30 @@ from envs import make_env
 from eval.episode import run_episode
 from eval.evaluate import episode_seed
 
-MODES = {"mean": ("mean", False), "elite": ("elite", False), "mean+noise": ("mean", True)}
+# mode: (agent.execute, exploration noise, plan); `policy` acts with the policy prior alone.
+MODES = {
+    "mean": ("mean", False, True),
+    "elite": ("elite", False, True),
+    "mean+noise": ("mean", True, True),
+    "policy": ("mean", False, False),
+}
 
 
-def evaluate_mode(checkpoint: str, env, mode: str, episodes: int, run_seed: int) -> tuple[list[float], float]:
-    """Returns of `episodes` evaluation episodes with `mode` (a key of MODES), and seconds per episode."""
-    execute, explore = MODES[mode]
+def evaluate_mode(
+    checkpoint: str, env, mode: str, episodes: int, run_seed: int, planner: dict | None = None
+) -> tuple[list[float], float]:
+    """Returns of `episodes` evaluation episodes with `mode` (a key of MODES), and seconds per episode.
+    `planner` replaces MPPI settings of the saved agent (e.g. `samples`, `iterations`)."""
+    execute, explore, plan = MODES[mode]
     returns = []
     start = time.perf_counter()
     for i in range(episodes):
         seed = episode_seed(run_seed, i)
         agent = load_agent(checkpoint, env, seed=seed)
-        agent.cfg = dataclasses.replace(agent.cfg, execute=execute)
+        agent.cfg = dataclasses.replace(agent.cfg, execute=execute, plan=plan)
+        if planner:
+            agent.cfg = dataclasses.replace(agent.cfg, planner=dataclasses.replace(agent.cfg.planner, **planner))
+            agent._build_planner()
         returns.append(run_episode(env, agent, seed=seed, explore=explore).total_return)
     return returns, (time.perf_counter() - start) / episodes
 
@@ -48,13 +60,18 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0, help="the run's seed (evaluation episode seeds)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument(
+        "--planner", nargs="*", default=[], metavar="KEY=INT", help="MPPI overrides, e.g. samples=512 iterations=6"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     env = make_env(args.task, obs="state")
-    print(f"# {args.task}, {args.checkpoint}, {args.episodes} episodes\n# machine: {machine()}")
+    planner = {k: int(v) for k, v in (item.split("=", 1) for item in args.planner)}
+    print(f"# {args.task}, {args.checkpoint}, {args.episodes} episodes, planner overrides {planner or 'none'}")
+    print(f"# machine: {machine()}")
     print("| execute | mean return | std | episodes | s per episode |\n|---|---|---|---|---|")
     for mode in args.modes:
-        returns, seconds = evaluate_mode(args.checkpoint, env, mode, args.episodes, args.seed)
+        returns, seconds = evaluate_mode(args.checkpoint, env, mode, args.episodes, args.seed, planner)
         row = " ".join(f"{r:.0f}" for r in returns)
         print(f"| {mode} | {np.mean(returns):.1f} | {np.std(returns):.1f} | {row} | {seconds:.1f} |", flush=True)
 
