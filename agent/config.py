@@ -39,7 +39,8 @@ class RewardAgentConfig:
         execute: which first action of a plan is executed: `elite` (one of the last refit's elites,
             drawn by its weight, as TD-MPC2 does) or `mean` (the weighted mean of the elites). The
             mean warm-starts the next plan either way. Where the elites split between two ways of
-            acting (reacher's arm turning either way round), their mean cancels out and the arm stalls.
+            acting their mean can cancel out; on a reacher-easy checkpoint both returned the same
+            (`python -m benchmarks.execute_modes`, benchmarks/results/dmc/README.md).
     """
 
     model: ModelConfig = field(
