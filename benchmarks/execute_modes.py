@@ -23,7 +23,7 @@ from agent.checkpoint import load_agent
 from benchmarks.common import machine
 from envs import make_env
 from eval.episode import run_episode
-from eval.evaluate import episode_seed
+from eval.evaluate import episode_seed, reseed
 
 # mode: (agent.execute, exploration noise, plan); `policy` acts with the policy prior alone.
 MODES = {
@@ -40,15 +40,16 @@ def evaluate_mode(
     """Returns of `episodes` evaluation episodes with `mode` (a key of MODES), and seconds per episode.
     `planner` replaces MPPI settings of the saved agent (e.g. `samples`, `iterations`)."""
     execute, explore, plan = MODES[mode]
+    agent = load_agent(checkpoint, env)
+    agent.cfg = dataclasses.replace(agent.cfg, execute=execute, plan=plan)
+    if planner:
+        agent.cfg = dataclasses.replace(agent.cfg, planner=dataclasses.replace(agent.cfg.planner, **planner))
+        agent._build_planner()
     returns = []
     start = time.perf_counter()
     for i in range(episodes):
         seed = episode_seed(run_seed, i)
-        agent = load_agent(checkpoint, env, seed=seed)
-        agent.cfg = dataclasses.replace(agent.cfg, execute=execute, plan=plan)
-        if planner:
-            agent.cfg = dataclasses.replace(agent.cfg, planner=dataclasses.replace(agent.cfg.planner, **planner))
-            agent._build_planner()
+        reseed(agent, seed)  # as the evaluation workers do: the episode's randomness from its seed alone
         returns.append(run_episode(env, agent, seed=seed, explore=explore).total_return)
     return returns, (time.perf_counter() - start) / episodes
 

@@ -22,7 +22,7 @@ from mujoco import rollout
 
 from benchmarks.common import machine
 from envs import make_env
-from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE
+from envs.tasks.push_t import ANGLE_TOLERANCE, CONTROL_TIMESTEP, POSITION_TOLERANCE, wrap_angle
 from eval.evaluate import episode_seed
 
 SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS  # time, qpos (5), qvel (5)
@@ -33,7 +33,7 @@ def block_energy(qpos: np.ndarray, goal: np.ndarray, pusher_weight: float = 0.0)
     plus `pusher_weight` times the pusher's distance to its place in the goal (in position tolerances;
     the goal image shows the pusher too, so an image energy has such a term)."""
     position = np.linalg.norm(qpos[..., :2] - goal[:2], axis=-1)
-    angle = np.abs((qpos[..., 2] - goal[2] + np.pi) % (2 * np.pi) - np.pi)
+    angle = np.abs(wrap_angle(qpos[..., 2] - goal[2]))
     pusher = np.linalg.norm(qpos[..., 3:5] - goal[3:5], axis=-1)
     return (position / POSITION_TOLERANCE + angle / ANGLE_TOLERANCE + pusher_weight * pusher / POSITION_TOLERANCE).sum(
         1
@@ -56,21 +56,20 @@ def run_pair(env, pair: int, args) -> dict:
     env.reset(seed=episode_seed(0, pair))
     physics = env.unwrapped.physics
     model, data = physics.model.ptr, physics.data.ptr
-    substeps = round(env.action_repeat * 0.02 / model.opt.timestep)  # physics steps per decision
+    substeps = round(env.action_repeat * CONTROL_TIMESTEP / model.opt.timestep)  # per decision
     goal = env.unwrapped.task.goal_qpos.copy()
     rng = np.random.default_rng(pair)
     scratch = mujoco.MjData(model)
     mean = np.zeros((args.horizon, 2))
     state = np.empty(mujoco.mj_stateSize(model, SPEC))
-    start, info, decisions = time.perf_counter(), {}, 0
-    while decisions < 100:  # the episode's time limit: 400 control steps at action repeat 4
-        decisions += 1
+    start, info, decisions, done = time.perf_counter(), {}, 0, False
+    while not done:  # until the first success or the env's time limit
         mujoco.mj_getState(model, data, state, SPEC)
         mean = plan(model, scratch, state, goal, mean, args, rng, substeps)
         _, _, terminated, truncated, info = env.step(mean[0].astype(np.float32))
         mean = np.concatenate([mean[1:], np.zeros((1, 2))])  # warm start
-        if info["success"] or terminated or truncated:
-            break
+        decisions += 1
+        done = info["success"] or terminated or truncated
     return {
         "success": bool(info["success"]),
         "decisions": decisions,

@@ -121,7 +121,7 @@ def run_job(job: Job) -> dict:
         planning = dict(horizon=job.horizon, energy_steps=job.energy_steps, waypoints=job.waypoints)
         _AGENT.update(key=agent_key, agent=make_agent(job.checkpoint, env, seed, job.planner, **planning))
     agent = _AGENT["agent"]
-    _reseed(agent, seed)
+    reseed(agent, seed)
     recorder = VideoRecorder(job.video) if job.video else None
     start = time.perf_counter()
     episode = run_episode(env, agent, seed=seed, recorder=recorder)
@@ -131,8 +131,9 @@ def run_job(job: Job) -> dict:
     return row
 
 
-def _reseed(agent, seed: int) -> None:
-    # Each episode's agent randomness depends on its own seed only, whichever worker runs it.
+def reseed(agent, seed: int) -> None:
+    """Reseed an agent's randomness for an episode: each episode's agent randomness then depends on its
+    own seed only, whichever worker (or loop) runs it, without reloading the agent."""
     if hasattr(agent, "rng"):
         agent.rng = np.random.default_rng(seed)
     if hasattr(agent, "generator"):

@@ -23,12 +23,14 @@ BLOCK_RANGE = 0.25  # block origins start in [-0.25, 0.25]^2
 GOAL_RANGE = 0.3
 PUSHER_RANGE = 0.45
 CLEARANCE = 0.17  # pusher-to-block-origin distance that keeps the disc clear of the T
-TIME_LIMIT = 8.0  # seconds: 400 control steps of 0.02 s
+CONTROL_TIMESTEP = 0.02  # seconds per control step
+TIME_LIMIT = 8.0  # seconds: 400 control steps
 ACTION_REPEAT = 4
 
 
-def _wrap(angle: float) -> float:
-    return float((angle + np.pi) % (2 * np.pi) - np.pi)
+def wrap_angle(angle):
+    """`angle` (a float or an array) wrapped into [-pi, pi)."""
+    return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
 class PushT(GoalTask):
@@ -47,7 +49,7 @@ class PushT(GoalTask):
         heading = self.random.uniform(-np.pi, np.pi)
         shift = self.random.uniform(0.05, 0.2) * np.array([np.cos(heading), np.sin(heading)])
         goal_xy = np.clip(self._start_block[:2] + shift, -GOAL_RANGE, GOAL_RANGE)
-        goal_angle = _wrap(self._start_block[2] + self.random.uniform(-np.pi / 3, np.pi / 3))
+        goal_angle = wrap_angle(self._start_block[2] + self.random.uniform(-np.pi / 3, np.pi / 3))
         return np.array([*goal_xy, goal_angle, *self._pusher_near(goal_xy)])
 
     def sample_start(self, physics) -> None:
@@ -66,7 +68,7 @@ class PushT(GoalTask):
         q = physics.data.qpos
         return {
             "position_error": float(np.linalg.norm(q[:2] - self.goal_qpos[:2])),
-            "angle_error": abs(_wrap(q[2] - self.goal_qpos[2])),
+            "angle_error": float(abs(wrap_angle(q[2] - self.goal_qpos[2]))),
         }
 
     def within_tolerance(self, errors: dict[str, float]) -> bool:
@@ -83,7 +85,7 @@ def make(*, obs: str, size: int, action_repeat: int, **kwargs):
         size=size,
         action_repeat=action_repeat,
         time_limit=TIME_LIMIT,
-        control_timestep=0.02,
+        control_timestep=CONTROL_TIMESTEP,
         camera=kwargs.pop("camera", "top"),
         **kwargs,
     )
