@@ -55,6 +55,14 @@ def _agent(obs_dim: int, action_dim: int, cfg: RewardAgentConfig, overlap: bool)
     return agent
 
 
+def _with_model(base: RewardAgentConfig, spec: str) -> RewardAgentConfig:
+    """`base` with a model preset (`medium`) or comma-separated overrides (`hidden_dim=256,latent_dim=64`)."""
+    if "=" not in spec:
+        return dataclasses.replace(base, model=dataclasses.replace(base.model, size=spec))
+    extra = {k: int(v) for k, v in (kv.split("=") for kv in spec.split(","))}
+    return dataclasses.replace(base, model=dataclasses.replace(base.model, overrides={**base.model.overrides, **extra}))
+
+
 def _decisions(agent, obs: dict, batches: list[Batch]) -> float:
     """Seconds per decision: act, then update (which returns at once when overlapped)."""
     start = time.perf_counter()
@@ -78,6 +86,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--policy-batch", type=int, nargs="*", default=[128])
+    parser.add_argument(
+        "--size", nargs="*", default=[], help="extra model presets or key=value overrides, timed overlapped"
+    )
     args = parser.parse_args()
     env = make_env(args.task)
     obs_dim, action_dim = env.observation_space["state"].shape[0], env.action_space.shape[0]
@@ -87,6 +98,8 @@ def main() -> None:
     ways["overlapped, 1 thread each"] = (1, True, base)
     for pb in args.policy_batch:
         ways[f"overlapped, 1 thread each, policy_batch={pb}"] = (1, True, dataclasses.replace(base, policy_batch=pb))
+    for spec in args.size:
+        ways[f"overlapped, 1 thread each, model {spec}"] = (1, True, _with_model(base, spec))
     agents = {name: _agent(obs_dim, action_dim, cfg, overlap) for name, (_, overlap, cfg) in ways.items()}
     g = torch.Generator().manual_seed(0)
     batches = _batches(obs_dim, action_dim, base, args.decisions, g)

@@ -1,14 +1,15 @@
 """How far receding-horizon planning gets on goal/push-t with the true simulator as its model.
 
     python -m benchmarks.push_t_oracle --horizon 8 --pairs 3
-    python -m benchmarks.push_t_oracle --horizon 20 --pairs 3 [--first 3] [--pusher-weight 1]
+    python -m benchmarks.push_t_oracle --horizon 20 --pairs 3 [--first 3] [--pusher-weight 1] [--goals offset]
 
 CEM over action sequences whose candidates are rolled out in MuJoCo itself (`mujoco.rollout`, from the
 exact current state), scored on the block's true pose: the sum over the plan's decisions of position error
 / 0.03 + angle error / 15 degrees (the success tolerances). No learned model, no image energy: what
 this planner does with a perfect model and the ideal energy, which tells a planning horizon that cannot
 work from a world model that is not good enough. Pairs are the evaluation's seeded start/goal pairs
-(`eval.evaluate.episode_seed(0, i)`); an episode ends at its first success or after 100 decisions.
+(`eval.evaluate.episode_seed(0, i)`) of the task's `pushed` goals (`--goals offset`: the sixth
+session's goals); an episode ends at its first success or after 100 decisions.
 """
 
 from __future__ import annotations
@@ -88,11 +89,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--elites", type=int, default=24)
     parser.add_argument("--pusher-weight", type=float, default=0.0, help="weight of the pusher's goal distance")
+    parser.add_argument("--goals", default="pushed", help="the task's goals: pushed or offset")
     args = parser.parse_args()
-    env = make_env("goal/push-t", obs="state")
+    env = make_env("goal/push-t", obs="state", goals=args.goals)
     print(
-        f"# push-t oracle CEM: horizon {args.horizon}, {args.samples} x {args.iterations}, {args.elites} elites, "
-        f"pusher weight {args.pusher_weight}"
+        f"# push-t oracle CEM: {args.goals} goals, horizon {args.horizon}, {args.samples} x {args.iterations}, "
+        f"{args.elites} elites, pusher weight {args.pusher_weight}"
     )
     print(f"# machine: {machine()}")
     print("| pair | success | decisions | position error | angle error (rad) | s |\n|---|---|---|---|---|---|")

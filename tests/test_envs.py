@@ -206,3 +206,37 @@ def test_action_scaler_maps_clips_and_rejects_nan(low, high):
             scale(bad)
     with pytest.raises(ValueError, match="takes 3"):
         scale(np.zeros(2))
+
+
+def test_push_t_pushed_goals_are_reached_by_the_scripted_push_from_the_start():
+    from envs.tasks.push_t import GOAL_MIN_ANGLE, GOAL_MIN_POSITION, GOAL_RANGE, wrap_angle
+
+    env = make_env("goal/push-t", obs="state")
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        physics, goal = env.unwrapped.physics, env.unwrapped.task.goal_qpos
+        start = physics.data.qpos.copy()
+        assert not info["success"] and physics.data.time == 0.0 and not physics.data.qvel.any()
+        moved = np.linalg.norm(goal[:2] - start[:2]) >= GOAL_MIN_POSITION
+        turned = abs(wrap_angle(goal[2] - start[2])) >= GOAL_MIN_ANGLE
+        assert (moved or turned) and np.all(np.abs(goal[:2]) <= GOAL_RANGE)
+        # The pusher in the goal is where the push left it: beside the block, not somewhere random.
+        assert np.linalg.norm(goal[3:5] - goal[:2]) < 0.2
+    env.reset(seed=1)
+    again = env.unwrapped.task.goal_qpos.copy()
+    env.reset(seed=1)
+    np.testing.assert_array_equal(again, env.unwrapped.task.goal_qpos)
+    env.close()
+
+
+def test_push_t_offset_goals_and_unknown_goals():
+    from envs.tasks.push_t import wrap_angle
+
+    env = make_env("goal/push-t", obs="state", goals="offset")
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    shift = np.linalg.norm(task.goal_qpos[:2] - env.unwrapped.physics.data.qpos[:2])
+    assert shift <= 0.2 + 1e-9 and abs(wrap_angle(task.goal_qpos[2] - task._start_block[2])) <= np.pi / 3
+    env.close()
+    with pytest.raises(ValueError, match="choose one of pushed, offset"):
+        make_env("goal/push-t", goals="far")

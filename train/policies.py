@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from envs.tasks.push_t import scripted_push
+
 Policy = Callable[[np.random.Generator, np.ndarray, dict], np.ndarray]
 SMOOTH_BETA = 0.8
 
@@ -32,18 +34,8 @@ def smooth_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> 
     return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
-PUSH_MOMENTUM = 0.7  # share of the previous action kept: pushes carry through and overshoot
-PUSH_SPREAD = 0.06  # std of the aimed-at spot around the block's origin (the T is 0.2 wide)
-PUSH_NOISE = 0.3
-
-
 def push_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
-    qpos = np.asarray(obs["qpos"])
-    block, pusher = qpos[:2], qpos[3:5]
-    aim = block + rng.normal(0.0, PUSH_SPREAD, 2)
-    heading = (aim - pusher) / max(float(np.linalg.norm(aim - pusher)), 1e-6)
-    action = PUSH_MOMENTUM * previous + (1 - PUSH_MOMENTUM) * 1.5 * heading + PUSH_NOISE * rng.uniform(-1, 1, 2)
-    return np.clip(action, -1.0, 1.0).astype(np.float32)
+    return scripted_push(rng, previous, np.asarray(obs["qpos"]))
 
 
 push_policy.needs_sim = True  # type: ignore[attr-defined]
