@@ -5,8 +5,9 @@
 
 Results folder (`out`):
     episodes.jsonl                      one line per episode (task, obs, run_seed, episode, seed, return, ...)
-    summary.json                        per task: mean, std, IQM [95% CI over seeds], success rate; the
-                                        machine and the wall time
+    summary.json                        per task: mean, std, IQM [95% CI over seeds], success rate (the
+                                        final state in tolerance), reached rate (any state was), final
+                                        distance; the machine and the wall time
     summary.md                          the same as a Markdown table
     videos/<task>/seed<S>_ep<E>.mp4     recorded episodes (`video` per task and seed)
     videos/<task>/seed<S>_tiled.mp4     with `tile=true`, those episodes tiled in one video
@@ -228,6 +229,9 @@ def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
         distances = [r["final_distance"] for r in task_rows if r.get("final_distance") is not None]
         if distances:
             summary["tasks"][task]["final_distance"] = float(np.mean(distances))
+        reached = [r["ever_success"] for r in task_rows if r.get("ever_success") is not None]
+        if reached:  # within tolerance at some step, where `success` asks for the final state
+            summary["tasks"][task]["reached_rate"] = float(np.mean(reached))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(markdown(summary))
     return summary
@@ -235,14 +239,16 @@ def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
 
 def markdown(summary: dict) -> str:
     lines = [
-        "| task | obs | episodes | seeds | return mean ± std | IQM [95% CI] | success | final distance | ms/action |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | obs | episodes | seeds | return mean ± std | IQM [95% CI] | success | reached | final distance "
+        "| ms/action |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for task, s in summary["tasks"].items():
         success = f"{s['success_rate']:.2f} ± {s['success_std']:.2f}" if "success_rate" in s else "-"
+        reached = f"{s['reached_rate']:.2f}" if "reached_rate" in s else "-"
         lines.append(
             f"| {task} | {s['obs']} | {s['episodes']} | {s['seeds']} | {s['mean']:.1f} ± {s['std']:.1f} | "
-            f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {success} | "
+            f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {success} | {reached} | "
             f"{s.get('final_distance', float('nan')):.3f} | {s['ms_per_action']:.1f} |"
         )
     lines.append(f"\nmachine: {summary['machine']}; wall time {summary['wall_time_s']:.1f} s")

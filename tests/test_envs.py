@@ -240,3 +240,16 @@ def test_push_t_offset_goals_and_unknown_goals():
     env.close()
     with pytest.raises(ValueError, match="choose one of pushed, offset"):
         make_env("goal/push-t", goals="far")
+
+
+@pytest.mark.parametrize("entry", ["train.__main__", "train.collect", "train.offline", "eval.evaluate"])
+def test_commands_import_without_mujoco_so_the_gl_backend_can_still_be_chosen(entry):
+    # MuJoCo reads MUJOCO_GL once, at import; the commands choose the backend (envs.rendering.configure_gl)
+    # after their modules are imported, so importing them must not import MuJoCo.
+    import os
+    import subprocess
+    import sys
+
+    code = f"import importlib, sys; importlib.import_module('{entry}'); sys.exit('mujoco' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0, entry

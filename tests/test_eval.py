@@ -184,3 +184,18 @@ def test_video_with_imagined_panel_appearing_mid_episode(tmp_path):
     run_episode(CountingEnv(length=4), ImaginingAgent(), seed=0, recorder=VideoRecorder(path))
     frames = imageio.mimread(path, memtest=False)
     assert len(frames) == 5 and {f.shape for f in frames} == {(32, 80, 3)}  # frame + 32-wide imagined panel
+
+
+def test_goal_summary_reports_success_at_the_end_and_reached_at_any_step(tmp_path):
+    from eval.evaluate import write_results
+
+    row = {"task": "goal/push-t", "obs": "pixels", "run_seed": 0, "total_return": 0.0, "ms_per_action": 50.0}
+    rows = [
+        {**row, "episode": 0, "success": True, "ever_success": True, "final_distance": 0.01},
+        {**row, "episode": 1, "success": False, "ever_success": True, "final_distance": 0.05},
+        {**row, "episode": 2, "success": False, "ever_success": False, "final_distance": 0.3},
+        {**row, "episode": 3, "success": False, "ever_success": False, "final_distance": 0.2},
+    ]
+    task = write_results(tmp_path, rows, wall=1.0)["tasks"]["goal/push-t"]
+    assert task["success_rate"] == 0.25 and task["reached_rate"] == 0.5
+    assert "| 0.25 ± 0.00 | 0.50 | 0.140 |" in (tmp_path / "summary.md").read_text()

@@ -18,8 +18,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from envs.tasks.push_t import scripted_push
-
 Policy = Callable[[np.random.Generator, np.ndarray, dict], np.ndarray]
 SMOOTH_BETA = 0.8
 
@@ -35,6 +33,9 @@ def smooth_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> 
 
 
 def push_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
+    # Imported here: push_t imports MuJoCo, which must wait until the commands have chosen its GL backend.
+    from envs.tasks.push_t import scripted_push
+
     return scripted_push(rng, previous, np.asarray(obs["qpos"]))
 
 
