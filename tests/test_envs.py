@@ -235,6 +235,11 @@ def test_push_t_offset_goals_and_unknown_goals():
     env = make_env("goal/push-t", obs="state", goals="offset")
     env.reset(seed=0)
     task = env.unwrapped.task
+    # The pair that sessions 4-6 drew for seed 0 (their results and the oracle's use these pairs).
+    np.testing.assert_allclose(task.goal_qpos, [0.13347, 0.139194, 0.951241, -0.056172, 0.352596], atol=1e-6)
+    np.testing.assert_allclose(
+        env.unwrapped.physics.data.qpos, [0.024407, 0.107595, 0.645681, 0.262553, 0.026005], atol=1e-6
+    )
     shift = np.linalg.norm(task.goal_qpos[:2] - env.unwrapped.physics.data.qpos[:2])
     assert shift <= 0.2 + 1e-9 and abs(wrap_angle(task.goal_qpos[2] - task._start_block[2])) <= np.pi / 3
     env.close()

@@ -91,9 +91,10 @@ class PushT(GoalTask):
         self._start_block = np.array(
             [*self.random.uniform(-BLOCK_RANGE, BLOCK_RANGE, size=2), self.random.uniform(-np.pi, np.pi)]
         )
-        self._start_pusher = self._pusher_near(self._start_block[:2])
         if self.goals == "pushed":
+            self._start_pusher = self._pusher_near(self._start_block[:2])
             return self._pushed_goal(physics)
+        self._start_pusher = None  # drawn in `sample_start`, in the order that sessions 4-6's pairs used
         heading = self.random.uniform(-np.pi, np.pi)
         shift = self.random.uniform(0.05, 0.2) * np.array([np.cos(heading), np.sin(heading)])
         goal_xy = np.clip(self._start_block[:2] + shift, -GOAL_RANGE, GOAL_RANGE)
@@ -119,7 +120,8 @@ class PushT(GoalTask):
                 return goal
 
     def sample_start(self, physics) -> None:
-        physics.data.qpos[:] = [*self._start_block, *self._start_pusher]
+        pusher = self._pusher_near(self._start_block[:2]) if self._start_pusher is None else self._start_pusher
+        physics.data.qpos[:] = [*self._start_block, *pusher]
         physics.data.qvel[:] = 0.0
         physics.data.ctrl[:] = 0.0
         physics.data.time = 0.0  # a pushed goal was simulated in this physics
