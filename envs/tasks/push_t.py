@@ -37,7 +37,6 @@ CLEARANCE = 0.17  # pusher-to-block-origin distance that keeps the disc clear of
 CONTROL_TIMESTEP = 0.02  # seconds per control step
 TIME_LIMIT = 8.0  # seconds: 400 control steps
 ACTION_REPEAT = 4
-SUBSTEPS = 4  # physics steps per control step (0.02 s / 0.005 s)
 GOAL_PUSH_STEPS = 80  # control steps of scripted pushing from the start to a `pushed` goal (1.6 s)
 GOAL_MIN_POSITION = 2 * POSITION_TOLERANCE  # a `pushed` goal moves the block at least this far ...
 GOAL_MIN_ANGLE = 2 * ANGLE_TOLERANCE  # ... or turns it at least this much
@@ -104,6 +103,7 @@ class PushT(GoalTask):
     def _pushed_goal(self, physics) -> np.ndarray:
         """Push from the start for `GOAL_PUSH_STEPS` control steps; redraw until the block has moved."""
         start = np.array([*self._start_block, *self._start_pusher])
+        substeps = round(CONTROL_TIMESTEP / physics.model.opt.timestep)  # physics steps per control step
         while True:  # accepts within a few draws: a push moves the block 0.3 units in 1.6 s (median)
             physics.data.qpos[:], physics.data.qvel[:] = start, 0.0
             action = np.zeros(2)
@@ -111,7 +111,7 @@ class PushT(GoalTask):
                 if step % ACTION_REPEAT == 0:
                     action = scripted_push(self.random, action, physics.data.qpos)
                 physics.set_control(action)
-                physics.step(SUBSTEPS)
+                physics.step(substeps)
             goal = physics.data.qpos.copy()
             moved = np.linalg.norm(goal[:2] - start[:2]) >= GOAL_MIN_POSITION
             turned = abs(wrap_angle(goal[2] - start[2])) >= GOAL_MIN_ANGLE
