@@ -243,3 +243,23 @@ def test_bad_config_is_explained():
     with pytest.raises(ValueError, match="generator"):
         wm = WorldModel({"state": (7,)}, A, preset("tiny", anti_collapse="sigreg"))
         wm.loss(Batch({"state": torch.randn(3, 4, 7)}, torch.zeros(2, 4, A)))
+
+
+@pytest.mark.parametrize("dims", [0, 4])
+def test_inverse_dynamics_reads_only_its_leading_dims(dims):
+    # Only the inverse-dynamics term counts here; with no latent norm latent dimension i is computed by
+    # row i of the encoder's last linear map alone, so the rows the inverse head does not read get no gradient.
+    cfg = preset(
+        "tiny", latent_norm="none", anti_collapse="none", prediction_weight=0.0, inverse_dynamics=1.0, inverse_dims=dims
+    )
+    wm = WorldModel({"state": (7,)}, A, cfg)
+    assert wm.inverse[0].in_features == 2 * (dims or cfg.latent_dim)
+    total, metrics = wm.loss(Batch({"state": torch.randn(3, 6, 7)}, torch.rand(2, 6, A)))
+    total.backward()
+    row_grads = wm.encoder.head[-1].weight.grad.abs().sum(1)  # (D,)
+    read = dims or cfg.latent_dim
+    assert (row_grads[:read] > 0).all()
+    assert (row_grads[read:] == 0).all()
+    assert "idm_loss" in metrics
+    with pytest.raises(ValueError, match="inverse_dims"):
+        preset("tiny", inverse_dims=17)

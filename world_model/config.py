@@ -41,6 +41,11 @@ class WorldModelConfig:
         vicreg_std_target: VICReg's per-dimension std floor; `vicreg_cov_weight` its covariance term weight.
         sigreg_directions, sigreg_knots: SIGReg's random projections and characteristic-function points.
         inverse_dynamics: weight of the action-from-consecutive-latents loss (PLDM); 0 disables it.
+        inverse_dims: the leading latent dimensions the inverse-dynamics head reads (0: all). The loss
+            makes what it reads encode what the action moves; on `goal/push-t` reading all 64 made the
+            latent (and so the goal energy) almost all pusher: moving the block 0.2 units cost less
+            energy than moving the pusher 0.03. Reading a part leaves the rest free for what actions
+            move rarely (benchmarks/results/goal/README.md, eighth session).
         smoothness: weight of the temporal-smoothness loss (PLDM); 0 disables it.
         reward_head, termination_head: build these heads; `reward_weight` and `termination_weight`
             are their loss weights.
@@ -71,6 +76,7 @@ class WorldModelConfig:
     sigreg_directions: int = 256
     sigreg_knots: int = 17
     inverse_dynamics: float = 0.0
+    inverse_dims: int = 0
     smoothness: float = 0.0
     reward_head: bool = False
     reward_weight: float = 0.1
@@ -95,6 +101,8 @@ class WorldModelConfig:
             raise ValueError(f"latent_dim {self.latent_dim} must be a multiple of simnorm_group {self.simnorm_group}")
         if self.history < 1 or self.frame_stack < 1:
             raise ValueError("history and frame_stack must be >= 1")
+        if not 0 <= self.inverse_dims <= self.latent_dim:
+            raise ValueError(f"inverse_dims={self.inverse_dims} must be in [0, latent_dim={self.latent_dim}] (0 = all)")
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")
 

@@ -47,7 +47,8 @@ class WorldModel(nn.Module):
         self.values = ValueEnsemble(cfg, action_dim) if cfg.num_values else None
         self.termination = TerminationHead(cfg) if cfg.termination_head else None
         d = cfg.latent_dim
-        self.inverse = mlp(2 * d, cfg.hidden_dim, action_dim, 1) if cfg.inverse_dynamics > 0 else None
+        self.inverse_dims = cfg.inverse_dims or d  # the leading latent dimensions the inverse head reads
+        self.inverse = mlp(2 * self.inverse_dims, cfg.hidden_dim, action_dim, 1) if cfg.inverse_dynamics > 0 else None
         with_probe = cfg.probe_size > 0 and "pixels" in obs_shapes
         self.probe = ProbeDecoder(d, cfg.hidden_dim, cfg.probe_size) if with_probe else None
 
@@ -215,7 +216,11 @@ class WorldModel(nn.Module):
         if self.inverse is not None:
             # PLDM: actions must be recoverable from consecutive *encoded* latents, so the encoder
             # cannot drop what the action changes.
-            pairs = torch.cat([z_all[:-1], z_all[1:]], -1) if z_all is not None else torch.cat([z0, targets[0]], -1)
+            k = self.inverse_dims
+            if z_all is not None:
+                pairs = torch.cat([z_all[:-1, ..., :k], z_all[1:, ..., :k]], -1)
+            else:
+                pairs = torch.cat([z0[..., :k], targets[0][..., :k]], -1)
             acts = batch.action if z_all is not None else batch.action[0]
             idm = F.mse_loss(self.inverse(pairs), acts)
             total = total + cfg.inverse_dynamics * idm
