@@ -36,6 +36,8 @@ class Episode:
         success: goal tasks: whether the final state is within the task's tolerance (else None).
         ever_success: goal tasks: whether any state was.
         final_distance: goal tasks: `info["goal_distance"]` at the end.
+        final_errors: goal tasks: every error the task reports at the end (`info["goal_errors"]`, e.g.
+            push-t's position and angle errors), where it reports them.
         rewards: per-decision rewards.
     """
 
@@ -46,6 +48,7 @@ class Episode:
     success: bool | None = None
     ever_success: bool | None = None
     final_distance: float | None = None
+    final_errors: dict[str, float] | None = None
     rewards: list[float] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -101,6 +104,8 @@ def run_episode(
     if "success" in info:
         episode.success = bool(info["success"])
         episode.final_distance = float(info.get("goal_distance", float("nan")))
+        if "goal_errors" in info:
+            episode.final_errors = {k: float(v) for k, v in info["goal_errors"].items()}
     if recorder is not None:
         recorder.finish(episode)
     return episode

@@ -229,6 +229,9 @@ def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
         distances = [r["final_distance"] for r in task_rows if r.get("final_distance") is not None]
         if distances:
             summary["tasks"][task]["final_distance"] = float(np.mean(distances))
+        errors = [r["final_errors"] for r in task_rows if r.get("final_errors")]
+        if errors:  # each error's mean at the end, e.g. push-t's angle beside its position
+            summary["tasks"][task]["final_errors"] = {k: float(np.mean([e[k] for e in errors])) for k in errors[0]}
         reached = [r["ever_success"] for r in task_rows if r.get("ever_success") is not None]
         if reached:  # within tolerance at some step, where `success` asks for the final state
             summary["tasks"][task]["reached_rate"] = float(np.mean(reached))
@@ -251,6 +254,10 @@ def markdown(summary: dict) -> str:
             f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {success} | {reached} | "
             f"{s.get('final_distance', float('nan')):.3f} | {s['ms_per_action']:.1f} |"
         )
+    for task, s in summary["tasks"].items():
+        if "final_errors" in s:
+            errors = ", ".join(f"{k} {v:.3f}" for k, v in s["final_errors"].items())
+            lines.append(f"\n{task} final errors (mean): {errors}")
     lines.append(f"\nmachine: {summary['machine']}; wall time {summary['wall_time_s']:.1f} s")
     return "\n".join(lines) + "\n"
 

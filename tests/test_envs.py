@@ -125,6 +125,8 @@ def test_goal_success_at_goal_and_not_far(task):
     assert env.unwrapped.success()
     _, _, _, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
     assert info["success"] and info["goal_distance"] < 0.05
+    errors = info["goal_errors"]  # every error the task judges success by; the first is the distance
+    assert errors and next(iter(errors.values())) == info["goal_distance"]
     far = goal_qpos.copy()
     far[0] = FAR_SHIFT[task](far[0])
     env.unwrapped.set_configuration(far)

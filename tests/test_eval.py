@@ -164,6 +164,7 @@ def test_goal_task_video_shows_goal_beside_frame(tmp_path):
     frames = imageio.mimread(path, memtest=False)
     assert frames[0].shape == (48, 96, 3), "live frame and goal side by side"
     assert ep.success is not None and ep.final_distance > 0
+    assert ep.final_errors and next(iter(ep.final_errors.values())) == ep.final_distance
     env.close()
 
 
@@ -191,11 +192,27 @@ def test_goal_summary_reports_success_at_the_end_and_reached_at_any_step(tmp_pat
 
     row = {"task": "goal/push-t", "obs": "pixels", "run_seed": 0, "total_return": 0.0, "ms_per_action": 50.0}
     rows = [
-        {**row, "episode": 0, "success": True, "ever_success": True, "final_distance": 0.01},
-        {**row, "episode": 1, "success": False, "ever_success": True, "final_distance": 0.05},
+        {
+            **row,
+            "episode": 0,
+            "success": True,
+            "ever_success": True,
+            "final_distance": 0.01,
+            "final_errors": {"angle": 0.1},
+        },
+        {
+            **row,
+            "episode": 1,
+            "success": False,
+            "ever_success": True,
+            "final_distance": 0.05,
+            "final_errors": {"angle": 0.3},
+        },
         {**row, "episode": 2, "success": False, "ever_success": False, "final_distance": 0.3},
         {**row, "episode": 3, "success": False, "ever_success": False, "final_distance": 0.2},
     ]
     task = write_results(tmp_path, rows, wall=1.0)["tasks"]["goal/push-t"]
     assert task["success_rate"] == 0.25 and task["reached_rate"] == 0.5
-    assert "| 0.25 ± 0.00 | 0.50 | 0.140 |" in (tmp_path / "summary.md").read_text()
+    assert task["final_errors"] == {"angle": pytest.approx(0.2)}  # over the episodes that report errors
+    text = (tmp_path / "summary.md").read_text()
+    assert "| 0.25 ± 0.00 | 0.50 | 0.140 |" in text and "final errors (mean): angle 0.200" in text

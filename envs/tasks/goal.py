@@ -86,7 +86,12 @@ class GoalEnv(DMCEnv):
     def _goal_info(self) -> dict:
         errors = self.task.goal_errors(self.physics)
         first = next(iter(errors.values()))
-        return {"success": self.task.within_tolerance(errors), "goal_distance": float(first), **errors}
+        return {
+            "success": self.task.within_tolerance(errors),
+            "goal_distance": float(first),
+            "goal_errors": {k: float(v) for k, v in errors.items()},
+            **errors,
+        }
 
     def _episode_started(self) -> None:
         # The goal's own observation (state and/or pixels), taken with the joints placed at the goal.
