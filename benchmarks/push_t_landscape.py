@@ -5,9 +5,10 @@
 For each of the evaluation's first seeded start/goal pairs, places the scene at the goal configuration
 with the block moved (along x and y), the block turned, or the pusher moved by known amounts, renders
 and encodes each placement, and prints the mean and median L2 energy to the goal image's latent (the
-energy the planners minimise). Success asks for the block within 0.03 units and 15 degrees; a model
-whose energy barely changes when the block moves 0.2 units but soars when the pusher moves 0.03 plans
-the pusher to its goal place and leaves the block where it is.
+energy the planners minimise), beside the squared pixel distance of the 64x64 frames (values in [0, 1])
+for scale: there each object counts by the area it covers. Success asks for the block within 0.03 units
+and 15 degrees; a model whose energy barely changes when the block moves 0.2 units but soars when the
+pusher moves 0.03 plans the pusher to its goal place and leaves the block where it is.
 """
 
 from __future__ import annotations
@@ -50,27 +51,31 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def energies(checkpoint: str, pairs: int) -> dict[str, list[float]]:
-    """`{perturbation: [L2 energy per pair]}`, with the start configuration as `start`."""
+def energies(checkpoint: str, pairs: int) -> dict[str, list[tuple[float, float]]]:
+    """`{perturbation: [(latent L2 energy, pixel L2) per pair]}`, with the start configuration as `start`."""
     env = make_env("goal/push-t", obs="pixels")
     agent = load_agent(checkpoint, env)
     inner = env.unwrapped
 
-    def encode(qpos: np.ndarray) -> torch.Tensor:
+    def encode(qpos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latent `(D,)` and the frame `(3, H, W)` in [0, 1] of the scene at `qpos`."""
         placed = with_configuration(
             inner.physics, qpos, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p))
         )
-        return agent.model.encode({"pixels": torch.as_tensor(placed["pixels"]).unsqueeze(0)})[0]  # (D,)
+        pixels = torch.as_tensor(placed["pixels"])
+        return agent.model.encode({"pixels": pixels.unsqueeze(0)})[0], pixels.float() / 255
 
-    rows: dict[str, list[float]] = {}
+    rows: dict[str, list[tuple[float, float]]] = {}
     with torch.no_grad():
         for seed in range(pairs):
             env.reset(seed=seed)
             goal_qpos = inner.task.goal_qpos.copy()
-            goal = encode(goal_qpos)
+            goal, goal_frame = encode(goal_qpos)
             named = [("start", inner.physics.data.qpos.copy()), *perturbations(goal_qpos)]
             for name, qpos in named:
-                rows.setdefault(name, []).append(float(((encode(qpos) - goal) ** 2).sum()))
+                z, frame = encode(qpos)
+                energy, pixels = ((z - goal) ** 2).sum(), ((frame - goal_frame) ** 2).sum()
+                rows.setdefault(name, []).append((float(energy), float(pixels)))
     env.close()
     return rows
 
@@ -81,10 +86,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="the evaluation's seeded pairs 0..pairs-1")
     args = parser.parse_args()
     print(f"checkpoint: {args.checkpoint}; pairs 0-{args.pairs - 1}")
-    print("| configuration (from the goal's) | mean L2 energy to the goal latent | median |")
-    print("|---|---|---|")
+    print("| configuration (from the goal's) | mean L2 energy to the goal latent | median | mean pixel L2 |")
+    print("|---|---|---|---|")
     for name, values in energies(args.checkpoint, args.pairs).items():
-        print(f"| {name} | {np.mean(values):.1f} | {np.median(values):.1f} |")
+        latent, pixels = np.array(values).T
+        print(f"| {name} | {latent.mean():.1f} | {np.median(latent):.1f} | {pixels.mean():.1f} |")
 
 
 if __name__ == "__main__":
