@@ -44,8 +44,9 @@ class WorldModelConfig:
         inverse_dims: the leading latent dimensions the inverse-dynamics head reads (0: all). The loss
             makes what it reads encode what the action moves; on `goal/push-t` reading all 64 made the
             latent (and so the goal energy) almost all pusher: moving the block 0.2 units cost less
-            energy than moving the pusher 0.03. Reading a part leaves the rest free for what actions
-            move rarely (benchmarks/results/goal/README.md, eighth session).
+            energy than moving the pusher 0.03. Reading a part is meant to leave the rest free for what
+            actions move rarely; measured there with 32 of 64, it only delayed the switch to the pusher
+            (benchmarks/results/goal/README.md, eighth session).
         smoothness: weight of the temporal-smoothness loss (PLDM); 0 disables it.
         reward_head, termination_head: build these heads; `reward_weight` and `termination_weight`
             are their loss weights.
