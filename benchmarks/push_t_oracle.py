@@ -74,8 +74,7 @@ def run_pair(env, pair: int, args) -> dict:
     return {
         "success": bool(info["success"]),
         "decisions": decisions,
-        "position_error": info["position_error"],
-        "angle_error": info["angle_error"],
+        **info["goal_errors"],  # position_error, angle_error
         "s": time.perf_counter() - start,
     }
 

@@ -2,8 +2,9 @@
 
 Each episode samples a start and a goal configuration. The observation carries the goal under
 `obs["goal"]` with the same keys as the observation itself (state and/or pixels of the goal
-configuration), and every step reports `info["success"]` and `info["goal_distance"]`, judged from the
-simulator's state with the task's documented tolerance, never from a model.
+configuration), and every step reports `info["success"]`, `info["goal_distance"]` and
+`info["goal_errors"]` (every error the task judges success by), judged from the simulator's state
+with the task's documented tolerance, never from a model.
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ class GoalEnv(DMCEnv):
             "success": self.task.within_tolerance(errors),
             "goal_distance": float(first),
             "goal_errors": {k: float(v) for k, v in errors.items()},
-            **errors,
         }
 
     def _episode_started(self) -> None:
