@@ -8,6 +8,7 @@ for a 2-core CPU (latent 64, width 128: planning one action in ~16 ms on one cor
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -53,6 +54,17 @@ class WorldModelConfig:
         num_values: size of the value ensemble (0 disables it).
         num_bins, vmin, vmax: two-hot bins in symlog space for reward and value.
         probe_size: side of the probe decoder's image (0 disables it); trained on detached latents.
+        map_channels: C > 0 makes the latent a feature map (pixels only): the pixel encoder's last
+            feature map, mapped to C channels per location and normalised per location, flattened
+            channel-major to `latent_dim = C * side * side` (side = the encoder's output side, e.g. 8 for
+            64x64 pixels and `cnn_depth=1`); the predictor is then convolutional and the anti-collapse
+            term sees each location's C-vector as a sample. The goal energy (L2 on the flat latent) is
+            thus a sum over locations, and an object counts by the area it covers, as with DINO-WM's
+            patches. 0: a vector latent.
+        map_predictor: with `map_channels`, `conv` (a small CNN over the map: local, like the encoder;
+            ~6 ms a call for 128 latents of 8x8x8 on one core) or `mlp` (the usual MLP over the flat map,
+            `hidden_dim` wide: global and ~3x cheaper at hidden 256).
+        map_hidden: channels of the convolutional predictor's hidden layers.
     """
 
     latent_dim: int = 64
@@ -88,12 +100,16 @@ class WorldModelConfig:
     vmin: float = -10.0
     vmax: float = 10.0
     probe_size: int = 0
+    map_channels: int = 0
+    map_predictor: str = "conv"
+    map_hidden: int = 32
 
     def __post_init__(self) -> None:
         choices = {
             "latent_norm": ("simnorm", "layernorm", "none"),
             "target": ("ema", "stopgrad"),
             "anti_collapse": ("vicreg", "sigreg", "none"),
+            "map_predictor": ("conv", "mlp"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -104,6 +120,17 @@ class WorldModelConfig:
             raise ValueError("history and frame_stack must be >= 1")
         if not 0 <= self.inverse_dims <= self.latent_dim:
             raise ValueError(f"inverse_dims={self.inverse_dims} must be in [0, latent_dim={self.latent_dim}] (0 = all)")
+        if self.map_channels < 0:
+            raise ValueError(f"map_channels={self.map_channels} must be >= 0 (0: a vector latent)")
+        if self.map_channels:
+            side = math.isqrt(self.latent_dim // self.map_channels)
+            if self.latent_dim != self.map_channels * side * side:
+                raise ValueError(
+                    f"map_channels={self.map_channels} needs latent_dim = map_channels * side * side (side: the "
+                    f"encoder's output side), got latent_dim={self.latent_dim}"
+                )
+            if self.latent_norm == "simnorm":
+                raise ValueError("map_channels needs latent_norm=layernorm or none (SimNorm groups are not locations)")
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")
 
@@ -121,3 +148,8 @@ def preset(name: str, **overrides) -> WorldModelConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown world model size {name!r}; choose one of {', '.join(PRESETS)}")
     return dataclasses.replace(WorldModelConfig(**PRESETS[name]), **overrides)
+
+
+def map_side(cfg: WorldModelConfig) -> int:
+    """Side of the latent feature map (0 for a vector latent)."""
+    return math.isqrt(cfg.latent_dim // cfg.map_channels) if cfg.map_channels else 0

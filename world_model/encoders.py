@@ -22,7 +22,7 @@ class PixelTrunk(nn.Module):
     CPU budget; the stride-2 layers then mix neighbouring patches.
     """
 
-    def __init__(self, in_channels: int, size: int, channels: int, depth: int):
+    def __init__(self, in_channels: int, size: int, channels: int, depth: int, *, flatten: bool = True):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 4, stride=4), nn.ReLU()]
         c = channels
@@ -30,19 +30,24 @@ class PixelTrunk(nn.Module):
             out = channels * 2 if i == 0 else c
             layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.ReLU()]
             c = out
-        layers.append(nn.Flatten())
+        if flatten:
+            layers.append(nn.Flatten())
         self.net = nn.Sequential(*layers)
         with torch.no_grad():
-            self.out_dim = self.net(torch.zeros(1, in_channels, size, size)).shape[1]
+            out = self.net(torch.zeros(1, in_channels, size, size))
+        self.out_dim, self.out_channels, self.out_side = out[0].numel(), c, out.shape[-1]
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """`(B, C, H, W)` uint8 -> features `(B, out_dim)`."""
+        """`(B, C, H, W)` uint8 -> features `(B, out_dim)`, or `(B, out_channels, s, s)` unflattened."""
         x = pixels.float().div_(255.0).sub_(0.5)
         return self.net(x)
 
 
 class Encoder(nn.Module):
     """State MLP, pixel CNN or both fused, then a linear map to the latent and its normalisation.
+
+    With `cfg.map_channels` C > 0 (pixels only) the latent is the CNN's feature map instead: a 1x1
+    convolution to C channels, normalised per location, flattened channel-major to `(B, C * s * s)`.
 
     Args:
         obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
@@ -55,6 +60,10 @@ class Encoder(nn.Module):
         if unknown or not obs_shapes:
             raise ValueError(f"observation keys must be 'state' and/or 'pixels', got {sorted(obs_shapes)}")
         self.keys = tuple(sorted(obs_shapes))
+        self.map_channels = cfg.map_channels
+        if cfg.map_channels:
+            self._build_map(obs_shapes, cfg)
+            return
         features = 0
         if "state" in obs_shapes:
             self.state_net = mlp(obs_shapes["state"][0], cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
@@ -68,8 +77,26 @@ class Encoder(nn.Module):
         self.head = nn.Sequential(nn.SiLU(), nn.Linear(features, cfg.latent_dim))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
 
+    def _build_map(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
+        if self.keys != ("pixels",):
+            raise ValueError(f"map_channels={cfg.map_channels} needs pixel observations only, got {list(self.keys)}")
+        c, h, w = obs_shapes["pixels"]
+        if h != w:
+            raise ValueError(f"pixel observations must be square, got {h}x{w}")
+        self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth, flatten=False)
+        side = self.pixel_net.out_side
+        if cfg.latent_dim != cfg.map_channels * side * side:
+            raise ValueError(
+                f"{h}x{w} pixels with cnn_depth={cfg.cnn_depth} give a {side}x{side} map: set "
+                f"latent_dim={cfg.map_channels * side * side} (map_channels * {side * side}), got {cfg.latent_dim}"
+            )
+        self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(self.pixel_net.out_channels, cfg.map_channels, 1), nn.Flatten())
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels)
+
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """obs (see module docstring) -> z `(B, D)`."""
+        if self.map_channels:
+            return self.norm(self.head(self.pixel_net(obs["pixels"])))
         parts = []
         if "state" in self.keys:
             parts.append(self.state_net(obs["state"]))

@@ -22,8 +22,27 @@ class SimNorm(nn.Module):
         return F.softmax(z, dim=-1).reshape(shape)
 
 
-def latent_norm(kind: str, dim: int, group: int) -> nn.Module:
-    """The normalisation applied to every latent the model emits."""
+class MapNorm(nn.Module):
+    """LayerNorm (no affine) over the channels of each location of a flat, channel-major feature map.
+
+    `(..., C * L) -> (..., C * L)`: every location's C-vector gets zero mean and unit variance, so every
+    location weighs alike in an L2 distance between maps.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        shape = z.shape
+        x = z.reshape(*shape[:-1], self.channels, -1).transpose(-1, -2)  # (..., L, C)
+        return F.layer_norm(x, (self.channels,)).transpose(-1, -2).reshape(shape)
+
+
+def latent_norm(kind: str, dim: int, group: int, map_channels: int = 0) -> nn.Module:
+    """The normalisation applied to every latent the model emits (per location for a feature map)."""
+    if kind == "layernorm" and map_channels:
+        return MapNorm(map_channels)
     if kind == "simnorm":
         return SimNorm(group)
     if kind == "layernorm":

@@ -18,7 +18,7 @@ from world_model.config import WorldModelConfig
 from world_model.encoders import Encoder, stack_frames
 from world_model.heads import RewardHead, TerminationHead, TwoHot, ValueEnsemble
 from world_model.layers import count_parameters, mlp
-from world_model.predictor import Predictor
+from world_model.predictor import make_predictor
 from world_model.probe import ProbeDecoder
 from world_model.regularisers import Sync, _identity, collapse_metrics, sigreg, vicreg
 
@@ -41,7 +41,7 @@ class WorldModel(nn.Module):
         self.cfg, self.action_dim = cfg, action_dim
         self.encoder = Encoder(obs_shapes, cfg)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False) if cfg.target == "ema" else None
-        self.predictor = Predictor(cfg, action_dim)
+        self.predictor = make_predictor(cfg, action_dim)
         self.two_hot = TwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
         self.reward = RewardHead(cfg, action_dim) if cfg.reward_head else None
         self.values = ValueEnsemble(cfg, action_dim) if cfg.num_values else None
@@ -198,6 +198,8 @@ class WorldModel(nn.Module):
         cfg = self.cfg
         if cfg.anti_collapse == "none":
             return z.new_zeros(())
+        if cfg.map_channels:  # each location's C-vector is a sample: (N, C * L) -> (N * L, C)
+            z = z.reshape(z.shape[0], cfg.map_channels, -1).transpose(1, 2).reshape(-1, cfg.map_channels)
         if cfg.anti_collapse == "vicreg":
             term, stats = vicreg(z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from world_model.config import WorldModelConfig
+from world_model.config import WorldModelConfig, map_side
 from world_model.layers import latent_norm, mlp
 
 
@@ -21,7 +21,7 @@ class Predictor(nn.Module):
         super().__init__()
         self.history, self.residual = cfg.history, cfg.residual
         self.net = mlp(cfg.latent_dim * cfg.history + action_dim, cfg.hidden_dim, cfg.latent_dim, cfg.mlp_layers)
-        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels)
 
     def forward(self, z: torch.Tensor, a: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
         """Next latent.
@@ -40,3 +40,47 @@ class Predictor(nn.Module):
             context = [z] * (self.history - 1 - len(have)) + have + [z]
         delta = self.net(torch.cat([*context, a], dim=-1))
         return self.norm(z + delta if self.residual else delta)
+
+
+class MapPredictor(nn.Module):
+    """The predictor for a feature-map latent (`cfg.map_channels` C > 0): a small residual CNN.
+
+    Each latent of the window is unflattened to `(C, s, s)`; the window and the action (broadcast to
+    every location) are stacked as channels; 3x3 convolutions (`cfg.mlp_layers` of them, `map_hidden`
+    wide, so the receptive field grows by two locations per layer) and a 1x1 output give the change of
+    each location. Same contract as `Predictor`. No normalisation inside: the inputs are normalised
+    latents, and a GroupNorm per layer made a call 2.7x slower on the CPU (8x8 map, batch 128).
+    """
+
+    def __init__(self, cfg: WorldModelConfig, action_dim: int):
+        super().__init__()
+        self.history, self.residual = cfg.history, cfg.residual
+        self.channels, self.side = cfg.map_channels, map_side(cfg)
+        layers: list[nn.Module] = []
+        c = cfg.map_channels * cfg.history + action_dim
+        for _ in range(max(cfg.mlp_layers, 1)):
+            layers += [nn.Conv2d(c, cfg.map_hidden, 3, padding=1), nn.SiLU()]
+            c = cfg.map_hidden
+        layers.append(nn.Conv2d(c, cfg.map_channels, 1))
+        self.net = nn.Sequential(*layers)
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels)
+
+    def forward(self, z: torch.Tensor, a: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
+        """z `(B, D)`, a `(B, A)` [, past `(history-1, B, D)`] -> `(B, D)`, D = C * s * s."""
+        context = [z]
+        if self.history > 1:
+            have = [] if past is None else list(past[-(self.history - 1) :])
+            context = [z] * (self.history - 1 - len(have)) + have + [z]
+        s = self.side
+        maps = [x.reshape(-1, self.channels, s, s) for x in context]
+        actions = a[:, :, None, None].expand(-1, -1, s, s)
+        delta = self.net(torch.cat([*maps, actions], dim=1)).flatten(1)
+        return self.norm(z + delta if self.residual else delta)
+
+
+def make_predictor(cfg: WorldModelConfig, action_dim: int) -> nn.Module:
+    """The predictor the config asks for: the MLP, or the CNN for a feature-map latent with
+    `map_predictor="conv"`."""
+    if cfg.map_channels and cfg.map_predictor == "conv":
+        return MapPredictor(cfg, action_dim)
+    return Predictor(cfg, action_dim)
