@@ -28,9 +28,9 @@ def test_map_latent_is_normalised_per_location():
     wm = WorldModel(PIXELS, A, cfg)
     z = wm.encode({"pixels": _pixels(5)})
     assert z.shape == (5, 64) and map_side(cfg) == 4
-    per_location = z.view(5, 4, 16)  # channel-major: (B, C, L)
-    torch.testing.assert_close(per_location.mean(1), torch.zeros(5, 16), atol=1e-5, rtol=0)
-    torch.testing.assert_close(per_location.var(1, unbiased=False), torch.ones(5, 16), atol=1e-3, rtol=0)
+    per_location = z.view(5, 16, 4)  # location-major: (B, L, C)
+    torch.testing.assert_close(per_location.mean(2), torch.zeros(5, 16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(per_location.var(2, unbiased=False), torch.ones(5, 16), atol=1e-3, rtol=0)
 
 
 def test_conv_predictor_is_local():
@@ -39,9 +39,9 @@ def test_conv_predictor_is_local():
     wm = WorldModel(PIXELS, A, _cfg(mlp_layers=2, latent_norm="none"))
     z = torch.randn(3, 64)
     a = torch.rand(3, A)
-    moved = z.clone().view(3, 4, 4, 4)
-    moved[:, :, 0, 0] += 1.0
-    delta = (wm.predict(moved.view(3, 64), a) - wm.predict(z, a)).view(3, 4, 4, 4).abs().sum((0, 1))
+    moved = z.clone().view(3, 4, 4, 4)  # (B, row, column, C)
+    moved[:, 0, 0] += 1.0
+    delta = (wm.predict(moved.view(3, 64), a) - wm.predict(z, a)).view(3, 4, 4, 4).abs().sum((0, 3))
     assert delta[0, 0] > 0 and delta[2, 2] > 0
     assert delta[3, :].sum() == 0 and delta[:, 3].sum() == 0
 
@@ -64,9 +64,9 @@ def test_map_anti_collapse_sees_locations_as_samples():
     # (collapsed to a flat VICReg), but the per-location C-vectors are spread, and those are the samples.
     cfg = _cfg(anti_collapse_weight=1.0, vicreg_std_target=1.0, vicreg_cov_weight=0.0)
     wm = WorldModel(PIXELS, A, cfg)
-    locations = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
-    locations = (locations - locations.mean(1, keepdim=True)) / locations.std(1, keepdim=True)  # std 1 per channel
-    z = locations.reshape(1, 64).repeat(8, 1)  # (8, C * L), channel-major
+    locations = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))  # (L, C)
+    locations = (locations - locations.mean(0)) / locations.std(0)  # std 1 per channel over locations
+    z = locations.reshape(1, 64).repeat(8, 1)  # (8, L * C), location-major
     assert wm._anti_collapse(z, None, lambda x: x, {}) < 0.1
     flat = preset("tiny", latent_dim=64, anti_collapse_weight=1.0, vicreg_std_target=1.0, vicreg_cov_weight=0.0)
     assert WorldModel({"state": (7,)}, A, flat)._anti_collapse(z, None, lambda x: x, {}) > 0.9

@@ -56,14 +56,14 @@ class WorldModelConfig:
         probe_size: side of the probe decoder's image (0 disables it); trained on detached latents.
         map_channels: C > 0 makes the latent a feature map (pixels only): the pixel encoder's last
             feature map, mapped to C channels per location and normalised per location, flattened
-            channel-major to `latent_dim = C * side * side` (side = the encoder's output side, e.g. 8 for
-            64x64 pixels and `cnn_depth=1`); the predictor is then convolutional and the anti-collapse
-            term sees each location's C-vector as a sample. The goal energy (L2 on the flat latent) is
-            thus a sum over locations, and an object counts by the area it covers, as with DINO-WM's
-            patches. 0: a vector latent.
+            location-major (each location's C numbers together) to `latent_dim = C * side * side` (side:
+            the encoder's output side, e.g. 8 for 64x64 pixels and `cnn_depth=1`); the anti-collapse term
+            sees each location's C-vector as a sample. The goal energy (L2 on the flat latent) is thus a
+            sum over locations, and an object counts by the area it covers, as with DINO-WM's patches.
+            0: a vector latent.
         map_predictor: with `map_channels`, `conv` (a small CNN over the map: local, like the encoder;
-            ~6 ms a call for 128 latents of 8x8x8 on one core) or `mlp` (the usual MLP over the flat map,
-            `hidden_dim` wide: global and ~3x cheaper at hidden 256).
+            ~25x the MLP's cost per call at 8x8x8 and 32 hidden channels) or `mlp` (the usual MLP over the
+            flat map, `hidden_dim` wide: global, ~3x cheaper than the CNN at hidden 256).
         map_hidden: channels of the convolutional predictor's hidden layers.
     """
 

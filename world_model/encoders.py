@@ -47,7 +47,8 @@ class Encoder(nn.Module):
     """State MLP, pixel CNN or both fused, then a linear map to the latent and its normalisation.
 
     With `cfg.map_channels` C > 0 (pixels only) the latent is the CNN's feature map instead: a 1x1
-    convolution to C channels, normalised per location, flattened channel-major to `(B, C * s * s)`.
+    convolution to C channels, normalised per location, flattened location-major to `(B, s * s * C)` (row by row, each
+    location's C channels together: the channels-last layout the predictor's convolutions run fastest in).
 
     Args:
         obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
@@ -90,13 +91,14 @@ class Encoder(nn.Module):
                 f"{h}x{w} pixels with cnn_depth={cfg.cnn_depth} give a {side}x{side} map: set "
                 f"latent_dim={cfg.map_channels * side * side} (map_channels * {side * side}), got {cfg.latent_dim}"
             )
-        self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(self.pixel_net.out_channels, cfg.map_channels, 1), nn.Flatten())
+        self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(self.pixel_net.out_channels, cfg.map_channels, 1))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """obs (see module docstring) -> z `(B, D)`."""
         if self.map_channels:
-            return self.norm(self.head(self.pixel_net(obs["pixels"])))
+            maps = self.head(self.pixel_net(obs["pixels"]))  # (B, C, s, s)
+            return self.norm(maps.permute(0, 2, 3, 1).flatten(1))  # (B, s * s * C), location-major
         parts = []
         if "state" in self.keys:
             parts.append(self.state_net(obs["state"]))

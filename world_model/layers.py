@@ -23,9 +23,9 @@ class SimNorm(nn.Module):
 
 
 class MapNorm(nn.Module):
-    """LayerNorm (no affine) over the channels of each location of a flat, channel-major feature map.
+    """LayerNorm (no affine) over the channels of each location of a flat, location-major feature map.
 
-    `(..., C * L) -> (..., C * L)`: every location's C-vector gets zero mean and unit variance, so every
+    `(..., L * C) -> (..., L * C)`: every location's C-vector gets zero mean and unit variance, so every
     location weighs alike in an L2 distance between maps.
     """
 
@@ -35,8 +35,8 @@ class MapNorm(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         shape = z.shape
-        x = z.reshape(*shape[:-1], self.channels, -1).transpose(-1, -2)  # (..., L, C)
-        return F.layer_norm(x, (self.channels,)).transpose(-1, -2).reshape(shape)
+        x = z.reshape(*shape[:-1], -1, self.channels)  # (..., L, C)
+        return F.layer_norm(x, (self.channels,)).reshape(shape)
 
 
 def latent_norm(kind: str, dim: int, group: int, map_channels: int = 0) -> nn.Module:

@@ -198,8 +198,8 @@ class WorldModel(nn.Module):
         cfg = self.cfg
         if cfg.anti_collapse == "none":
             return z.new_zeros(())
-        if cfg.map_channels:  # each location's C-vector is a sample: (N, C * L) -> (N * L, C)
-            z = z.reshape(z.shape[0], cfg.map_channels, -1).transpose(1, 2).reshape(-1, cfg.map_channels)
+        if cfg.map_channels:  # each location's C-vector is a sample: (N, L * C) -> (N * L, C)
+            z = z.reshape(-1, cfg.map_channels)
         if cfg.anti_collapse == "vicreg":
             term, stats = vicreg(z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync)
         else:
