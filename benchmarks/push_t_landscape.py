@@ -1,6 +1,6 @@
 """Diagnostic: what a `goal/push-t` model's goal energy weighs, the block or the pusher.
 
-    python -m benchmarks.push_t_landscape --checkpoint <run>/checkpoints/latest.pt [--pairs 8]
+    python -m benchmarks.push_t_landscape --checkpoint <run>/checkpoints/latest.pt [--pairs 8] [--grid SEED]
 
 For each of the evaluation's first seeded start/goal pairs, places the scene at the goal configuration
 with the block moved (along x and y), the block turned, or the pusher moved by known amounts, renders
@@ -9,6 +9,11 @@ energy the planners minimise), beside the squared pixel distance of the 64x64 fr
 for scale: there each object counts by the area it covers. Success asks for the block within 0.03 units
 and 15 degrees; a model whose energy barely changes when the block moves 0.2 units but soars when the
 pusher moves 0.03 plans the pusher to its goal place and leaves the block where it is.
+
+`--grid SEED` prints instead, for the pair of that episode seed (an evaluation's `episodes.jsonl` lists
+them), the energy with the block at its start and the pusher placed on a 9x9 grid over the arena: what
+the planner sees while the pusher approaches the block. A usable energy varies smoothly there; one that
+jumps by as much as the block's whole distance from its goal hides the block behind the pusher's noise.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from agent.checkpoint import load_agent  # noqa: E402
 from envs import make_env  # noqa: E402
 from envs.dmc import DMCEnv  # noqa: E402
 from envs.tasks.goal import with_configuration  # noqa: E402
+from envs.tasks.push_t import PUSHER_RANGE  # noqa: E402
 
 BLOCK_SHIFTS = (0.01, 0.03, 0.06, 0.1, 0.2)  # units
 BLOCK_TURNS = (5, 15, 30, 60)  # degrees
@@ -51,20 +57,27 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def energies(checkpoint: str, pairs: int) -> dict[str, list[tuple[float, float]]]:
-    """`{perturbation: [(latent L2 energy, pixel L2) per pair]}`, with the start configuration as `start`."""
+def _encoder(checkpoint: str):
+    """`(env, encode)`: `encode(qpos)` renders the scene at `qpos` and returns the model's latent `(D,)`
+    and the frame `(3, H, W)` in [0, 1]."""
     env = make_env("goal/push-t", obs="pixels")
     agent = load_agent(checkpoint, env)
     inner = env.unwrapped
 
     def encode(qpos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The latent `(D,)` and the frame `(3, H, W)` in [0, 1] of the scene at `qpos`."""
         placed = with_configuration(
             inner.physics, qpos, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p))
         )
         pixels = torch.as_tensor(placed["pixels"])
         return agent.model.encode({"pixels": pixels.unsqueeze(0)})[0], pixels.float() / 255
 
+    return env, encode
+
+
+def energies(checkpoint: str, pairs: int) -> dict[str, list[tuple[float, float]]]:
+    """`{perturbation: [(latent L2 energy, pixel L2) per pair]}`, with the start configuration as `start`."""
+    env, encode = _encoder(checkpoint)
+    inner = env.unwrapped
     rows: dict[str, list[tuple[float, float]]] = {}
     with torch.no_grad():
         for seed in range(pairs):
@@ -80,11 +93,49 @@ def energies(checkpoint: str, pairs: int) -> dict[str, list[tuple[float, float]]
     return rows
 
 
+def pusher_grid(checkpoint: str, seed: int, side: int = 9) -> tuple[np.ndarray, np.ndarray, float]:
+    """Latent and pixel energies `(side, side)` (rows from the arena's top) with the pusher on a grid and
+    the block at the pair's start, and the start configuration's latent energy."""
+    env, encode = _encoder(checkpoint)
+    inner = env.unwrapped
+    with torch.no_grad():
+        env.reset(seed=seed)
+        goal, goal_frame = encode(inner.task.goal_qpos.copy())
+        start = inner.physics.data.qpos.copy()
+        coords = np.linspace(-PUSHER_RANGE, PUSHER_RANGE, side)
+        latent, pixels = np.zeros((side, side)), np.zeros((side, side))
+        for i, y in enumerate(coords[::-1]):
+            for j, x in enumerate(coords):
+                q = start.copy()
+                q[3:5] = x, y
+                z, frame = encode(q)
+                latent[i, j], pixels[i, j] = ((z - goal) ** 2).sum(), ((frame - goal_frame) ** 2).sum()
+        at_start = float(((encode(start)[0] - goal) ** 2).sum())
+    env.close()
+    return latent, pixels, at_start
+
+
+def _print_grid(checkpoint: str, seed: int) -> None:
+    latent, pixels, at_start = pusher_grid(checkpoint, seed)
+    print(f"checkpoint: {checkpoint}; pair of seed {seed}; latent energy at the start {at_start:.1f}")
+    for name, grid in (("latent L2 energy", latent), ("pixel L2", pixels)):
+        print(
+            f"\n{name}, pusher on a grid over [-{PUSHER_RANGE}, {PUSHER_RANGE}]^2 (top row: largest y), block at start:"
+        )
+        for row in grid:
+            print(" ".join(f"{v:6.1f}" for v in row))
+        print(f"range {grid.min():.1f}-{grid.max():.1f}, std {grid.std():.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--pairs", type=int, default=8, help="the evaluation's seeded pairs 0..pairs-1")
+    parser.add_argument("--grid", type=int, default=None, metavar="SEED", help="the pusher grid of this pair")
     args = parser.parse_args()
+    if args.grid is not None:
+        _print_grid(args.checkpoint, args.grid)
+        return
     print(f"checkpoint: {args.checkpoint}; pairs 0-{args.pairs - 1}")
     print("| configuration (from the goal's) | mean L2 energy to the goal latent | median | mean pixel L2 |")
     print("|---|---|---|---|")
