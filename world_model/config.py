@@ -55,7 +55,7 @@ class WorldModelConfig:
         num_bins, vmin, vmax: two-hot bins in symlog space for reward and value.
         probe_size: side of the probe decoder's image (0 disables it); trained on detached latents.
         map_channels: C > 0 makes the latent a feature map (pixels only): the pixel encoder's last
-            feature map, mapped to C channels per location and normalised per location, flattened
+            feature map, mapped to C channels per location (normalised per location with layernorm), flattened
             location-major (each location's C numbers together) to `latent_dim = C * side * side` (side:
             the encoder's output side, e.g. 8 for 64x64 pixels and `cnn_depth=1`); the anti-collapse term
             sees each location's C-vector as a sample. The goal energy (L2 on the flat latent) is thus a

@@ -47,8 +47,9 @@ class Encoder(nn.Module):
     """State MLP, pixel CNN or both fused, then a linear map to the latent and its normalisation.
 
     With `cfg.map_channels` C > 0 (pixels only) the latent is the CNN's feature map instead: a 1x1
-    convolution to C channels, normalised per location, flattened location-major to `(B, s * s * C)` (row by row, each
-    location's C channels together: the channels-last layout the predictor's convolutions run fastest in).
+    convolution to C channels, flattened location-major to `(B, s * s * C)` (row by row, each location's
+    C channels together: the channels-last layout the predictor's convolutions run fastest in), each
+    location normalised on its own when `latent_norm="layernorm"`.
 
     Args:
         obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
