@@ -123,7 +123,7 @@ class WorldModelConfig:
         if self.map_channels < 0:
             raise ValueError(f"map_channels={self.map_channels} must be >= 0 (0: a vector latent)")
         if self.map_channels:
-            side = math.isqrt(self.latent_dim // self.map_channels)
+            side = map_side(self)
             if self.latent_dim != self.map_channels * side * side:
                 raise ValueError(
                     f"map_channels={self.map_channels} needs latent_dim = map_channels * side * side (side: the "
