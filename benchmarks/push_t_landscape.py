@@ -1,6 +1,7 @@
 """Diagnostic: what a `goal/push-t` model's goal energy weighs, the block or the pusher.
 
-    python -m benchmarks.push_t_landscape --checkpoint <run>/checkpoints/latest.pt [--pairs 8] [--grid SEED]
+    python -m benchmarks.push_t_landscape --checkpoint <run>/checkpoints/latest.pt [--pairs 8] [--grid SEED] \
+        [--obs proprio+pixels]
 
 For each of the evaluation's first seeded start/goal pairs, places the scene at the goal configuration
 with the block moved (along x and y), the block turned, or the pusher moved by known amounts, renders
@@ -8,7 +9,9 @@ and encodes each placement, and prints the mean and median L2 energy to the goal
 energy the planners minimise), beside the squared pixel distance of the 64x64 frames (values in [0, 1])
 for scale: there each object counts by the area it covers. Success asks for the block within 0.03 units
 and 15 degrees; a model whose energy barely changes when the block moves 0.2 units but soars when the
-pusher moves 0.03 plans the pusher to its goal place and leaves the block where it is.
+pusher moves 0.03 plans the pusher to its goal place and leaves the block where it is. For a model with
+its own latent part for the state (`state_latent`, `--obs proprio+pixels`) the state part's share of the
+energy is printed too.
 
 `--grid SEED` prints instead, for the pair of that episode seed (an evaluation's `episodes.jsonl` lists
 them), the energy with the block at its start and the pusher placed on a 9x9 grid over the arena: what
@@ -57,10 +60,10 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _encoder(checkpoint: str):
-    """`(env, encode)`: `encode(qpos)` renders the scene at `qpos` and returns the model's latent `(D,)`
-    and the frame `(3, H, W)` in [0, 1]."""
-    env = make_env("goal/push-t", obs="pixels")
+def _encoder(checkpoint: str, obs: str):
+    """`(env, encode, k)`: `encode(qpos)` renders the scene at `qpos` and returns the model's latent `(D,)`
+    and the frame `(3, H, W)` in [0, 1]; `k` is the size of the latent's state part (0: none)."""
+    env = make_env("goal/push-t", obs=obs)
     agent = load_agent(checkpoint, env)
     inner = env.unwrapped
 
@@ -68,15 +71,16 @@ def _encoder(checkpoint: str):
         placed = with_configuration(
             inner.physics, qpos, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p))
         )
-        pixels = torch.as_tensor(placed["pixels"])
-        return agent.model.encode({"pixels": pixels.unsqueeze(0)})[0], pixels.float() / 255
+        z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
+        return z, torch.as_tensor(placed["pixels"]).float() / 255
 
-    return env, encode
+    return env, encode, agent.model.cfg.state_latent
 
 
-def energies(checkpoint: str, pairs: int) -> dict[str, list[tuple[float, float]]]:
-    """`{perturbation: [(latent L2 energy, pixel L2) per pair]}`, with the start configuration as `start`."""
-    env, encode = _encoder(checkpoint)
+def energies(checkpoint: str, pairs: int, obs: str = "pixels") -> dict[str, list[tuple[float, float, float]]]:
+    """`{perturbation: [(latent L2 energy, pixel L2, the latent's state part of the energy) per pair]}`, with
+    the start configuration as `start`."""
+    env, encode, k = _encoder(checkpoint, obs)
     inner = env.unwrapped
     rows: dict[str, list[tuple[float, float]]] = {}
     with torch.no_grad():
@@ -88,15 +92,16 @@ def energies(checkpoint: str, pairs: int) -> dict[str, list[tuple[float, float]]
             for name, qpos in named:
                 z, frame = encode(qpos)
                 energy, pixels = ((z - goal) ** 2).sum(), ((frame - goal_frame) ** 2).sum()
-                rows.setdefault(name, []).append((float(energy), float(pixels)))
+                state_part = ((z[:k] - goal[:k]) ** 2).sum()
+                rows.setdefault(name, []).append((float(energy), float(pixels), float(state_part)))
     env.close()
     return rows
 
 
-def pusher_grid(checkpoint: str, seed: int, side: int = 9) -> tuple[np.ndarray, np.ndarray, float]:
+def pusher_grid(checkpoint: str, seed: int, side: int = 9, obs: str = "pixels") -> tuple[np.ndarray, np.ndarray, float]:
     """Latent and pixel energies `(side, side)` (rows from the arena's top) with the pusher on a grid and
     the block at the pair's start, and the start configuration's latent energy."""
-    env, encode = _encoder(checkpoint)
+    env, encode, _ = _encoder(checkpoint, obs)
     inner = env.unwrapped
     with torch.no_grad():
         env.reset(seed=seed)
@@ -115,8 +120,8 @@ def pusher_grid(checkpoint: str, seed: int, side: int = 9) -> tuple[np.ndarray, 
     return latent, pixels, at_start
 
 
-def _print_grid(checkpoint: str, seed: int) -> None:
-    latent, pixels, at_start = pusher_grid(checkpoint, seed)
+def _print_grid(checkpoint: str, seed: int, obs: str) -> None:
+    latent, pixels, at_start = pusher_grid(checkpoint, seed, obs=obs)
     print(f"checkpoint: {checkpoint}; pair of seed {seed}; latent energy at the start {at_start:.1f}")
     for name, grid in (("latent L2 energy", latent), ("pixel L2", pixels)):
         print(
@@ -132,16 +137,20 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--pairs", type=int, default=8, help="the evaluation's seeded pairs 0..pairs-1")
     parser.add_argument("--grid", type=int, default=None, metavar="SEED", help="the pusher grid of this pair")
+    parser.add_argument("--obs", default="pixels", help="the observations the model reads, e.g. proprio+pixels")
     args = parser.parse_args()
     if args.grid is not None:
-        _print_grid(args.checkpoint, args.grid)
+        _print_grid(args.checkpoint, args.grid, args.obs)
         return
     print(f"checkpoint: {args.checkpoint}; pairs 0-{args.pairs - 1}")
-    print("| configuration (from the goal's) | mean L2 energy to the goal latent | median | mean pixel L2 |")
-    print("|---|---|---|---|")
-    for name, values in energies(args.checkpoint, args.pairs).items():
-        latent, pixels = np.array(values).T
-        print(f"| {name} | {latent.mean():.1f} | {np.median(latent):.1f} | {pixels.mean():.1f} |")
+    print(
+        "| configuration (from the goal's) | mean L2 energy to the goal latent | median | mean pixel L2 "
+        "| of the energy, the state part's |"
+    )
+    print("|---|---|---|---|---|")
+    for name, values in energies(args.checkpoint, args.pairs, args.obs).items():
+        latent, pixels, state = np.array(values).T
+        print(f"| {name} | {latent.mean():.1f} | {np.median(latent):.1f} | {pixels.mean():.1f} | {state.mean():.1f} |")
 
 
 if __name__ == "__main__":

@@ -32,12 +32,33 @@ DMC_ACTION_REPEAT = 2
 LAST = StepType.LAST
 
 
+def state_keys(dm_env, obs_mode: list[str]) -> tuple[str, ...]:
+    """The dm_control observation entries, in order, that make up `obs["state"]` (none without state).
+
+    `state` takes every entry; `proprio` the task's `PROPRIO_KEYS`, e.g. push-t's pusher without the block,
+    so that pixels alone tell where the block is (as DINO-WM's proprioception does).
+    """
+    if "state" in obs_mode:
+        return tuple(dm_env.observation_spec())
+    if "proprio" not in obs_mode:
+        return ()
+    keys = getattr(dm_env.task, "PROPRIO_KEYS", None)
+    if keys is None:
+        raise ValueError(
+            f"{type(dm_env.task).__name__} declares no proprioceptive observations (PROPRIO_KEYS); "
+            "use obs=state or obs=state+pixels"
+        )
+    return tuple(keys)
+
+
 class DMCEnv(gym.Env):
     """A dm_control `control.Environment` behind the Gymnasium API with dict observations.
 
     Args:
         dm_env: the dm_control environment.
-        obs: observation mode (`state`, `pixels`, `state+pixels`).
+        obs: observation mode (`state`, `pixels`, `state+pixels`, `proprio`, `proprio+pixels`). `proprio`
+            fills `obs["state"]` with the task's `PROPRIO_KEYS` entries only (its agent's own body, not the
+            objects it acts on); tasks without that attribute refuse it.
         size: side of pixel observations.
         action_repeat: control steps per `step`; rewards are summed over them.
         camera: camera id or name for observations and `render()`.
@@ -60,6 +81,7 @@ class DMCEnv(gym.Env):
     ):
         self._env = dm_env
         self._obs_mode = obs.split("+")
+        self._state_keys = state_keys(dm_env, self._obs_mode)
         self._size = size
         self._repeat = action_repeat
         self._camera = camera
@@ -73,8 +95,11 @@ class DMCEnv(gym.Env):
         self.action_repeat = action_repeat
 
     def _make_observation_space(self, obs: str, size: int) -> gym.spaces.Dict:
-        state_dim = sum(int(np.prod(v.shape)) for v in self._env.observation_spec().values())
-        return observation_space(obs, state_dim, size)
+        return observation_space(obs, self._state_dim(), size)
+
+    def _state_dim(self) -> int:
+        spec = self._env.observation_spec()
+        return sum(int(np.prod(spec[k].shape)) for k in self._state_keys)
 
     @property
     def max_decisions(self) -> int | None:
@@ -96,9 +121,9 @@ class DMCEnv(gym.Env):
 
     def _observe(self, dm_obs) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        if "state" in self._obs_mode:
+        if self._state_keys:
             # One flattening, casting concatenate: the cheapest path on the per-step hot path.
-            out["state"] = np.concatenate(list(dm_obs.values()), axis=None, dtype=np.float32)
+            out["state"] = np.concatenate([dm_obs[k] for k in self._state_keys], axis=None, dtype=np.float32)
         if "pixels" in self._obs_mode:
             # (H, W, 3) -> (3, H, W), copied so that observations never share memory.
             out["pixels"] = np.ascontiguousarray(self._frame("obs", self._size).transpose(2, 0, 1))

@@ -53,6 +53,9 @@ class GymEnv(gym.Env):
             env = gym.make(gym_id, render_mode="rgb_array", **kwargs)
         if not isinstance(env.action_space, gym.spaces.Box):
             raise ValueError(f"gym/{gym_id}: only continuous (Box) action spaces are supported")
+        if "proprio" in obs.split("+"):
+            env.close()
+            raise ValueError(f"gym/{gym_id} declares no proprioceptive observations; use obs=state or state+pixels")
         self._env = env
         self._obs_mode = obs.split("+")
         self._size = size

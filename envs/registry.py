@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-OBS_MODES = ("state", "pixels", "state+pixels")
+OBS_MODES = ("state", "pixels", "state+pixels", "proprio", "proprio+pixels")
 TAGS = ("dmc", "gym", "goal", "locomotion", "manipulation", "control")
 
 
@@ -106,7 +106,8 @@ def make_env(
 
     Args:
         task: a task id (see `list_tasks`), or `gym/<any Gymnasium id>`.
-        obs: `state`, `pixels` or `state+pixels`. Pixels are uint8 `(3, size, size)`.
+        obs: `state`, `pixels` or `state+pixels`; `proprio` or `proprio+pixels` put only the agent's own
+            body in `obs["state"]` (tasks that declare it: `goal/push-t`). Pixels are uint8 `(3, size, size)`.
         size: side of the pixel observation in pixels.
         action_repeat: control steps per `step` call; `None` takes the task's default (2 for dm_control).
         seed: when given, the env is reset once with it so that the first episode is reproducible.

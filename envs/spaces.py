@@ -9,11 +9,11 @@ from gymnasium import spaces
 def observation_space(obs: str, state_dim: int, size: int, *, goal: bool = False) -> spaces.Dict:
     """The dict space of an observation mode.
 
-    `"state"` is float32 `(state_dim,)`; `"pixels"` is uint8 `(3, size, size)`. Goal tasks add a
-    `"goal"` entry holding the same keys for the goal.
+    `"state"` is float32 `(state_dim,)` (for `state` and `proprio` modes alike); `"pixels"` is uint8
+    `(3, size, size)`. Goal tasks add a `"goal"` entry holding the same keys for the goal.
     """
     parts: dict[str, spaces.Space] = {}
-    if "state" in obs.split("+"):
+    if {"state", "proprio"} & set(obs.split("+")):
         parts["state"] = spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
     if "pixels" in obs.split("+"):
         parts["pixels"] = spaces.Box(0, 255, (3, size, size), np.uint8)

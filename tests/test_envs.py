@@ -231,6 +231,24 @@ def test_push_t_pushed_goals_are_reached_by_the_scripted_push_from_the_start():
     env.close()
 
 
+def test_push_t_start_without_a_pushed_goal_is_drawn_again(monkeypatch):
+    from envs.tasks import push_t
+    from train.collect import episode_seed
+
+    env = make_env("goal/push-t", obs="state")
+    # No push from this seed's first start makes a goal: collection hung on it before starts were redrawn.
+    env.reset(seed=episode_seed(0, 534))
+    task = env.unwrapped.task
+    assert np.linalg.norm(task.goal_qpos[:2] - task._start_block[:2]) >= push_t.GOAL_MIN_POSITION or abs(
+        push_t.wrap_angle(task.goal_qpos[2] - task._start_block[2])
+    ) >= push_t.GOAL_MIN_ANGLE
+    monkeypatch.setattr(push_t, "GOAL_PUSH_TRIES", 2)
+    monkeypatch.setattr(push_t, "GOAL_MIN_POSITION", 10.0)
+    monkeypatch.setattr(push_t, "GOAL_MIN_ANGLE", 10.0)
+    assert task._pushed_goal(env.unwrapped.physics) is None
+    env.close()
+
+
 def test_push_t_offset_goals_and_unknown_goals():
     from envs.tasks.push_t import wrap_angle
 
@@ -247,6 +265,24 @@ def test_push_t_offset_goals_and_unknown_goals():
     env.close()
     with pytest.raises(ValueError, match="choose one of pushed, offset"):
         make_env("goal/push-t", goals="far")
+
+
+def test_proprio_holds_the_agents_body_only():
+    # push-t's proprioception is the pusher's position: the block must come from the pixels alone.
+    env = make_env("goal/push-t", obs="proprio")
+    obs, _ = env.reset(seed=3)
+    qpos, goal = env.unwrapped.physics.data.qpos, env.unwrapped.task.goal_qpos
+    assert env.observation_space["state"].shape == (2,) and env.observation_space["goal"]["state"].shape == (2,)
+    np.testing.assert_allclose(obs["state"], qpos[3:5], atol=1e-6)
+    np.testing.assert_allclose(obs["goal"]["state"], goal[3:5], atol=1e-6)
+    obs, *_ = env.step(np.ones(2, np.float32))
+    np.testing.assert_allclose(obs["state"], env.unwrapped.physics.data.qpos[3:5], atol=1e-6)
+    env.close()
+    # Where every state entry is the agent's body, proprio and state agree.
+    a, b = make_env("goal/two-rooms", obs="proprio", seed=0), make_env("goal/two-rooms", obs="state", seed=0)
+    np.testing.assert_array_equal(a.reset(seed=0)[0]["state"], b.reset(seed=0)[0]["state"])
+    with pytest.raises(ValueError, match="declares no proprioceptive observations.*obs=state"):
+        make_env("dmc/walker-walk", obs="proprio+pixels")
 
 
 @pytest.mark.parametrize("entry", ["train.__main__", "train.collect", "train.offline", "eval.evaluate"])

@@ -65,6 +65,12 @@ class WorldModelConfig:
             ~25x the MLP's cost per call at 8x8x8 and 32 hidden channels) or `mlp` (the usual MLP over the
             flat map, `hidden_dim` wide: global, ~3x cheaper than the CNN at hidden 256).
         map_hidden: channels of the convolutional predictor's hidden layers.
+        state_latent: k > 0, with state and pixel inputs, gives each its own part of the latent instead
+            of one fused head: the state's k leading dimensions and the pixels' `latent_dim - k`, each
+            normalised on its own. With `inverse_dims=k` the inverse-dynamics term then reads the state's
+            part only, so it cannot pull the pixels' part toward what the actions move (on `goal/push-t`
+            with `obs=proprio+pixels`: the pusher is the state, and the pixels' part is left to the block).
+            The goal energy weighs the parts by their sizes. 0: one fused head.
     """
 
     latent_dim: int = 64
@@ -103,6 +109,7 @@ class WorldModelConfig:
     map_channels: int = 0
     map_predictor: str = "conv"
     map_hidden: int = 32
+    state_latent: int = 0
 
     def __post_init__(self) -> None:
         choices = {
@@ -131,6 +138,12 @@ class WorldModelConfig:
                 )
             if self.latent_norm == "simnorm":
                 raise ValueError("map_channels needs latent_norm=layernorm or none (SimNorm groups are not locations)")
+        if not 0 <= self.state_latent < self.latent_dim:
+            raise ValueError(f"state_latent={self.state_latent} must be in [0, latent_dim={self.latent_dim}); 0 fuses")
+        if self.state_latent and self.map_channels:
+            raise ValueError("state_latent needs a vector latent (map_channels=0)")
+        if self.state_latent and self.latent_norm == "simnorm" and self.state_latent % self.simnorm_group:
+            raise ValueError(f"state_latent={self.state_latent} must be a multiple of simnorm_group")
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")
 

@@ -49,7 +49,9 @@ class Encoder(nn.Module):
     With `cfg.map_channels` C > 0 (pixels only) the latent is the CNN's feature map instead: a 1x1
     convolution to C channels, flattened location-major to `(B, s * s * C)` (row by row, each location's
     C channels together: the channels-last layout the predictor's convolutions run fastest in), each
-    location normalised on its own when `latent_norm="layernorm"`.
+    location normalised on its own when `latent_norm="layernorm"`. With `cfg.state_latent` k > 0 (state and
+    pixels) the state's features get their own head to the latent's k leading dimensions and the pixels'
+    the rest, each part normalised on its own.
 
     Args:
         obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
@@ -62,10 +64,19 @@ class Encoder(nn.Module):
         if unknown or not obs_shapes:
             raise ValueError(f"observation keys must be 'state' and/or 'pixels', got {sorted(obs_shapes)}")
         self.keys = tuple(sorted(obs_shapes))
-        self.map_channels = cfg.map_channels
+        self.map_channels, self.split = cfg.map_channels, cfg.state_latent
         if cfg.map_channels:
             self._build_map(obs_shapes, cfg)
             return
+        if cfg.state_latent:
+            self._build_split(obs_shapes, cfg)
+            return
+        features = self._build_parts(obs_shapes, cfg)
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(features, cfg.latent_dim))
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
+
+    def _build_parts(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> int:
+        """The state MLP and/or the pixel CNN; returns their features' total width."""
         features = 0
         if "state" in obs_shapes:
             self.state_net = mlp(obs_shapes["state"][0], cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
@@ -76,8 +87,17 @@ class Encoder(nn.Module):
                 raise ValueError(f"pixel observations must be square, got {h}x{w}")
             self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth)
             features += self.pixel_net.out_dim
-        self.head = nn.Sequential(nn.SiLU(), nn.Linear(features, cfg.latent_dim))
-        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group)
+        return features
+
+    def _build_split(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
+        if self.keys != ("pixels", "state"):
+            keys = list(self.keys)
+            raise ValueError(f"state_latent={cfg.state_latent} needs state and pixel observations, got {keys}")
+        self._build_parts(obs_shapes, cfg)
+        k = cfg.state_latent
+        self.state_head = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, k))
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(self.pixel_net.out_dim, cfg.latent_dim - k))
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, split=k)
 
     def _build_map(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
         if self.keys != ("pixels",):
@@ -100,6 +120,9 @@ class Encoder(nn.Module):
         if self.map_channels:
             maps = self.head(self.pixel_net(obs["pixels"]))  # (B, C, s, s)
             return self.norm(maps.permute(0, 2, 3, 1).flatten(1))  # (B, s * s * C), location-major
+        if self.split:
+            state = self.state_head(self.state_net(obs["state"]))  # (B, k)
+            return self.norm(torch.cat([state, self.head(self.pixel_net(obs["pixels"]))], dim=-1))
         parts = []
         if "state" in self.keys:
             parts.append(self.state_net(obs["state"]))

@@ -39,10 +39,30 @@ class MapNorm(nn.Module):
         return F.layer_norm(x, (self.channels,)).reshape(shape)
 
 
-def latent_norm(kind: str, dim: int, group: int, map_channels: int = 0) -> nn.Module:
-    """The normalisation applied to every latent the model emits (per location for a feature map)."""
+class SplitNorm(nn.Module):
+    """LayerNorm (no affine) over the leading `split` dimensions and over the rest, each on its own.
+
+    `(..., D) -> (..., D)`: for a latent made of two parts (the state's and the pixels'), so that neither
+    part's scale depends on the other's and an L2 distance weighs each by its number of dimensions.
+    """
+
+    def __init__(self, split: int):
+        super().__init__()
+        self.split = split
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        k = self.split
+        head, tail = z[..., :k], z[..., k:]
+        return torch.cat([F.layer_norm(head, (k,)), F.layer_norm(tail, (tail.shape[-1],))], dim=-1)
+
+
+def latent_norm(kind: str, dim: int, group: int, map_channels: int = 0, split: int = 0) -> nn.Module:
+    """The normalisation applied to every latent the model emits (per location for a feature map, per
+    part for a latent split into `split` state dimensions and the pixels' rest)."""
     if kind == "layernorm" and map_channels:
         return MapNorm(map_channels)
+    if kind == "layernorm" and split:
+        return SplitNorm(split)
     if kind == "simnorm":
         return SimNorm(group)
     if kind == "layernorm":

@@ -29,7 +29,7 @@ class Predictor(nn.Module):
         super().__init__()
         self.history, self.residual = cfg.history, cfg.residual
         self.net = mlp(cfg.latent_dim * cfg.history + action_dim, cfg.hidden_dim, cfg.latent_dim, cfg.mlp_layers)
-        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels)
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels, cfg.state_latent)
 
     def forward(self, z: torch.Tensor, a: torch.Tensor, past: torch.Tensor | None = None) -> torch.Tensor:
         """Next latent.

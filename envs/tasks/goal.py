@@ -76,8 +76,7 @@ class GoalEnv(DMCEnv):
     """A `GoalTask` as a Gymnasium env; `obs["goal"]` holds the goal's state and/or pixels."""
 
     def _make_observation_space(self, obs: str, size: int):
-        state_dim = sum(int(np.prod(v.shape)) for v in self._env.observation_spec().values())
-        return observation_space(obs, state_dim, size, goal=True)
+        return observation_space(obs, self._state_dim(), size, goal=True)
 
     def _observe(self, dm_obs) -> dict:
         out = super()._observe(dm_obs)

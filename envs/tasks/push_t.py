@@ -40,6 +40,7 @@ ACTION_REPEAT = 4
 GOAL_PUSH_STEPS = 80  # control steps of scripted pushing from the start to a `pushed` goal (1.6 s)
 GOAL_MIN_POSITION = 2 * POSITION_TOLERANCE  # a `pushed` goal moves the block at least this far ...
 GOAL_MIN_ANGLE = 2 * ANGLE_TOLERANCE  # ... or turns it at least this much
+GOAL_PUSH_TRIES = 50  # pushes tried from one start before the start is drawn again
 GOALS = ("pushed", "offset")
 PUSH_MOMENTUM = 0.7  # share of the previous action kept: pushes carry through and overshoot
 PUSH_SPREAD = 0.06  # std of the aimed-at spot around the block's origin (the T is 0.2 wide)
@@ -74,6 +75,8 @@ class PushT(GoalTask):
         goals: `pushed` or `offset` (see the module docstring).
     """
 
+    PROPRIO_KEYS = ("pusher",)  # `obs=proprio+pixels`: the pusher's position; the block only in pixels
+
     def __init__(self, goals: str = "pushed", random=None):
         if goals not in GOALS:
             raise ValueError(f"unknown push-t goals {goals!r}; choose one of {', '.join(GOALS)}")
@@ -87,12 +90,16 @@ class PushT(GoalTask):
                 return xy
 
     def sample_goal_qpos(self, physics) -> np.ndarray:
-        self._start_block = np.array(
-            [*self.random.uniform(-BLOCK_RANGE, BLOCK_RANGE, size=2), self.random.uniform(-np.pi, np.pi)]
-        )
-        if self.goals == "pushed":
+        while True:  # a start from which no push makes a goal (rare) is drawn again
+            self._start_block = np.array(
+                [*self.random.uniform(-BLOCK_RANGE, BLOCK_RANGE, size=2), self.random.uniform(-np.pi, np.pi)]
+            )
+            if self.goals != "pushed":
+                break
             self._start_pusher = self._pusher_near(self._start_block[:2])
-            return self._pushed_goal(physics)
+            goal = self._pushed_goal(physics)
+            if goal is not None:
+                return goal
         self._start_pusher = None  # drawn in `sample_start`, in the order that sessions 4-6's pairs used
         heading = self.random.uniform(-np.pi, np.pi)
         shift = self.random.uniform(0.05, 0.2) * np.array([np.cos(heading), np.sin(heading)])
@@ -100,11 +107,14 @@ class PushT(GoalTask):
         goal_angle = wrap_angle(self._start_block[2] + self.random.uniform(-np.pi / 3, np.pi / 3))
         return np.array([*goal_xy, goal_angle, *self._pusher_near(goal_xy)])
 
-    def _pushed_goal(self, physics) -> np.ndarray:
-        """Push from the start for `GOAL_PUSH_STEPS` control steps; redraw until the block has moved."""
+    def _pushed_goal(self, physics) -> np.ndarray | None:
+        """Push from the start for `GOAL_PUSH_STEPS` control steps; redraw until the block has moved, at most
+        `GOAL_PUSH_TRIES` times (None when no push made a goal)."""
         start = np.array([*self._start_block, *self._start_pusher])
         substeps = round(CONTROL_TIMESTEP / physics.model.opt.timestep)  # physics steps per control step
-        while True:  # accepts within a few draws: a push moves the block 0.3 units in 1.6 s (median)
+        # Accepts within a few draws: a push moves the block 0.3 units in 1.6 s (median). A few starts
+        # (about 1 in 500) never yield a goal, and an unbounded loop hung collection there.
+        for _ in range(GOAL_PUSH_TRIES):
             physics.data.qpos[:], physics.data.qvel[:] = start, 0.0
             action = np.zeros(2)
             for step in range(GOAL_PUSH_STEPS):
@@ -118,6 +128,7 @@ class PushT(GoalTask):
             if (moved or turned) and np.all(np.abs(goal[:2]) <= GOAL_RANGE):
                 goal[2] = wrap_angle(goal[2])
                 return goal
+        return None
 
     def sample_start(self, physics) -> None:
         pusher = self._pusher_near(self._start_block[:2]) if self._start_pusher is None else self._start_pusher

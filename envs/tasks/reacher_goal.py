@@ -51,6 +51,8 @@ class ReacherGoal(GoalTask):
         physics.data.qpos[:] = qpos
         physics.data.qvel[:] = 0.0
 
+    PROPRIO_KEYS = ("angles", "fingertip", "velocity")  # every state entry is the agent's own body
+
     def get_observation(self, physics) -> collections.OrderedDict:
         qpos = physics.data.qpos
         return collections.OrderedDict(

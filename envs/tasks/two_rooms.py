@@ -37,6 +37,8 @@ class TwoRooms(GoalTask):
         physics.data.qpos[:] = self._point_in_room(-self._side)
         physics.data.qvel[:] = 0.0
 
+    PROPRIO_KEYS = ("position", "velocity")  # every state entry is the agent's own body
+
     def get_observation(self, physics) -> collections.OrderedDict:
         return collections.OrderedDict(position=physics.data.qpos.copy(), velocity=physics.data.qvel.copy())
 
