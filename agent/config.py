@@ -82,7 +82,8 @@ class GoalAgentConfig:
 
     Attributes:
         inputs: the observations the model sees: `pixels` (default: planning from images alone), `state`
-            or `state+pixels`.
+            or `state+pixels` (from a dataset collected with `obs=proprio+pixels`, the state is the agent's
+            body only).
         model: world model size and overrides.
         planner: `cem`, `mppi`, `gradient` or `hybrid`.
         metric, steps: the goal energy (`l2`/`l1`/`cosine`, `final`/`all`).

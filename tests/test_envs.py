@@ -239,9 +239,10 @@ def test_push_t_start_without_a_pushed_goal_is_drawn_again(monkeypatch):
     # No push from this seed's first start makes a goal: collection hung on it before starts were redrawn.
     env.reset(seed=episode_seed(0, 534))
     task = env.unwrapped.task
-    assert np.linalg.norm(task.goal_qpos[:2] - task._start_block[:2]) >= push_t.GOAL_MIN_POSITION or abs(
-        push_t.wrap_angle(task.goal_qpos[2] - task._start_block[2])
-    ) >= push_t.GOAL_MIN_ANGLE
+    assert (
+        np.linalg.norm(task.goal_qpos[:2] - task._start_block[:2]) >= push_t.GOAL_MIN_POSITION
+        or abs(push_t.wrap_angle(task.goal_qpos[2] - task._start_block[2])) >= push_t.GOAL_MIN_ANGLE
+    )
     monkeypatch.setattr(push_t, "GOAL_PUSH_TRIES", 2)
     monkeypatch.setattr(push_t, "GOAL_MIN_POSITION", 10.0)
     monkeypatch.setattr(push_t, "GOAL_MIN_ANGLE", 10.0)
@@ -283,6 +284,8 @@ def test_proprio_holds_the_agents_body_only():
     np.testing.assert_array_equal(a.reset(seed=0)[0]["state"], b.reset(seed=0)[0]["state"])
     with pytest.raises(ValueError, match="declares no proprioceptive observations.*obs=state"):
         make_env("dmc/walker-walk", obs="proprio+pixels")
+    with pytest.raises(ValueError, match="declares no proprioceptive observations"):
+        make_env("gym/Pusher-v5", obs="proprio")
 
 
 @pytest.mark.parametrize("entry", ["train.__main__", "train.collect", "train.offline", "eval.evaluate"])
