@@ -35,6 +35,8 @@ def _fingertip(physics) -> np.ndarray:
 class ReacherGoal(GoalTask):
     """Reach a goal arm pose from a random start pose."""
 
+    PROPRIO_KEYS = ("angles", "fingertip", "velocity")  # every state entry is the agent's own body
+
     def _random_pose(self) -> np.ndarray:
         return np.array([self.random.uniform(-np.pi, np.pi), self.random.uniform(-WRIST_LIMIT, WRIST_LIMIT)])
 
@@ -50,8 +52,6 @@ class ReacherGoal(GoalTask):
                 break
         physics.data.qpos[:] = qpos
         physics.data.qvel[:] = 0.0
-
-    PROPRIO_KEYS = ("angles", "fingertip", "velocity")  # every state entry is the agent's own body
 
     def get_observation(self, physics) -> collections.OrderedDict:
         qpos = physics.data.qpos

@@ -26,6 +26,8 @@ ACTION_REPEAT = 2
 class TwoRooms(GoalTask):
     """Reach a goal position in the other room."""
 
+    PROPRIO_KEYS = ("position", "velocity")  # every state entry is the agent's own body
+
     def _point_in_room(self, side: float) -> np.ndarray:
         return np.array([side * self.random.uniform(*ROOM_X), self.random.uniform(*ROOM_Y)])
 
@@ -36,8 +38,6 @@ class TwoRooms(GoalTask):
     def sample_start(self, physics) -> None:
         physics.data.qpos[:] = self._point_in_room(-self._side)
         physics.data.qvel[:] = 0.0
-
-    PROPRIO_KEYS = ("position", "velocity")  # every state entry is the agent's own body
 
     def get_observation(self, physics) -> collections.OrderedDict:
         return collections.OrderedDict(position=physics.data.qpos.copy(), velocity=physics.data.qvel.copy())
