@@ -60,9 +60,9 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _encoder(checkpoint: str, obs: str):
-    """`(env, encode, k)`: `encode(qpos)` renders the scene at `qpos` and returns the model's latent `(D,)`
-    and the frame `(3, H, W)` in [0, 1]; `k` is the size of the latent's state part (0: none)."""
+def scene_encoder(checkpoint: str, obs: str):
+    """`(env, encode, model)`: `encode(qpos)` renders the scene at `qpos` and returns the checkpoint's
+    model's latent `(D,)` and the frame `(3, H, W)` in [0, 1]."""
     env = make_env("goal/push-t", obs=obs)
     agent = load_agent(checkpoint, env)
     inner = env.unwrapped
@@ -74,15 +74,16 @@ def _encoder(checkpoint: str, obs: str):
         z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
         return z, torch.as_tensor(placed["pixels"]).float() / 255
 
-    return env, encode, agent.model.cfg.state_latent
+    return env, encode, agent.model
 
 
 def energies(checkpoint: str, pairs: int, obs: str = "pixels") -> dict[str, list[tuple[float, float, float]]]:
     """`{perturbation: [(latent L2 energy, pixel L2, the latent's state part of the energy) per pair]}`, with
     the start configuration as `start`."""
-    env, encode, k = _encoder(checkpoint, obs)
+    env, encode, model = scene_encoder(checkpoint, obs)
+    k = model.cfg.state_latent
     inner = env.unwrapped
-    rows: dict[str, list[tuple[float, float]]] = {}
+    rows: dict[str, list[tuple[float, float, float]]] = {}
     with torch.no_grad():
         for seed in range(pairs):
             env.reset(seed=seed)
@@ -101,7 +102,7 @@ def energies(checkpoint: str, pairs: int, obs: str = "pixels") -> dict[str, list
 def pusher_grid(checkpoint: str, seed: int, side: int = 9, obs: str = "pixels") -> tuple[np.ndarray, np.ndarray, float]:
     """Latent and pixel energies `(side, side)` (rows from the arena's top) with the pusher on a grid and
     the block at the pair's start, and the start configuration's latent energy."""
-    env, encode, _ = _encoder(checkpoint, obs)
+    env, encode, _ = scene_encoder(checkpoint, obs)
     inner = env.unwrapped
     with torch.no_grad():
         env.reset(seed=seed)

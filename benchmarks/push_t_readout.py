@@ -1,4 +1,4 @@
-"""Diagnostic: how much of push-t's block pose a model's latent holds, read out linearly.
+"""Diagnostic: how much of push-t's block pose a model's latent holds, read out three ways.
 
     python -m benchmarks.push_t_readout --checkpoint <run>/checkpoints/latest.pt [--obs proprio+pixels] [--n 1200] \
         [--untrained]
@@ -26,10 +26,7 @@ configure_gl()  # before anything imports mujoco
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agent.checkpoint import load_agent  # noqa: E402
-from envs import make_env  # noqa: E402
-from envs.dmc import DMCEnv  # noqa: E402
-from envs.tasks.goal import with_configuration  # noqa: E402
+from benchmarks.push_t_landscape import scene_encoder  # noqa: E402
 from envs.tasks.push_t import CLEARANCE, GOAL_RANGE, PUSHER_RANGE  # noqa: E402
 
 
@@ -49,23 +46,16 @@ def random_scenes(n: int, rng: np.random.Generator) -> np.ndarray:
 def encode_scenes(checkpoint: str, obs: str, qpos: np.ndarray, untrained: bool = False) -> tuple[np.ndarray, int]:
     """Latents `(n, D)` of the scenes and the size of the latent's state part (0: none); `untrained`
     re-initialises every layer first."""
-    env = make_env("goal/push-t", obs=obs)
-    agent = load_agent(checkpoint, env)
+    env, encode, model = scene_encoder(checkpoint, obs)
     if untrained:
         torch.manual_seed(0)
-        for module in agent.model.modules():
+        for module in model.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-    inner = env.unwrapped
-    zs = []
     with torch.no_grad():
-        for q in qpos:
-            placed = with_configuration(
-                inner.physics, q, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p))
-            )
-            zs.append(agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0].numpy())
+        zs = np.stack([encode(q)[0].numpy() for q in qpos])
     env.close()
-    return np.stack(zs), agent.model.cfg.state_latent
+    return zs, model.cfg.state_latent
 
 
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1e-2) -> np.ndarray:
@@ -74,17 +64,20 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1e-2) -> np.ndarray:
     return np.linalg.solve(xb.T @ xb + alpha * np.eye(xb.shape[1]), xb.T @ y)
 
 
+def r2_score(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """R^2 per target column of predictions `pred` of `y`, both `(n, K)`."""
+    return 1 - ((pred - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+
+
 def r2(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """R^2 per target column of the readout `w` on `(x, y)`."""
-    pred = np.concatenate([x, np.ones((len(x), 1))], 1) @ w
-    return 1 - ((pred - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    return r2_score(np.concatenate([x, np.ones((len(x), 1))], 1) @ w, y)
 
 
 def knn_r2(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray, y: np.ndarray, k: int = 5) -> np.ndarray:
     """R^2 per target column of predicting `y` as the mean target of each row's `k` L2-nearest training rows."""
     d = ((x[:, None, :] - train_x[None, :, :]) ** 2).sum(-1)  # (n, m)
-    pred = train_y[np.argsort(d, axis=1)[:, :k]].mean(1)
-    return 1 - ((pred - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    return r2_score(train_y[np.argsort(d, axis=1)[:, :k]].mean(1), y)
 
 
 def mlp_r2(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -105,7 +98,7 @@ def mlp_r2(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray, y: np.ndarra
         opt.step()
     with torch.no_grad():
         pred = net(torch.as_tensor(x, dtype=torch.float32)).numpy()
-    return 1 - ((pred - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    return r2_score(pred, y)
 
 
 def main() -> None:
