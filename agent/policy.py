@@ -30,7 +30,9 @@ class GaussianPolicy(nn.Module):
         Returns:
             `(action (N, A), log_prob (N,))`; the log-probability includes the tanh correction.
         """
-        mean, log_std = self.net(z).chunk(2, dim=-1)
+        # The distribution's math in fp32 even under bf16 autocast: bf16 rounds tanh(u) to exactly +-1 for
+        # |u| > ~3, and log(1 - 1) is -inf (a NaN policy within a few updates).
+        mean, log_std = self.net(z).float().chunk(2, dim=-1)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         if deterministic:
             u = mean

@@ -167,3 +167,44 @@ def test_mppi_reports_the_weights_of_its_elites():
 def test_unknown_execute_is_explained():
     with pytest.raises(ValueError, match="choose elite or mean"):
         RewardAgentConfig(execute="median")
+
+
+# ---------------------------------------------------------------- bf16 autocast (precision=bf16)
+def test_policy_log_prob_stays_finite_when_bf16_saturates_the_tanh():
+    from agent.policy import GaussianPolicy
+    from train.accel import autocast
+
+    policy = GaussianPolicy(4, 8, A)
+    with torch.no_grad():
+        policy.net[-1].bias[:A] = 8.0  # tanh(8) is exactly 1 in bf16
+    with autocast(torch.device("cpu"), "bf16")():
+        action, log_prob = policy(torch.randn(32, 4), torch.Generator().manual_seed(0))
+    assert torch.isfinite(log_prob).all() and torch.isfinite(action).all()
+
+
+def test_two_hot_decode_is_fp32_under_autocast():
+    from train.accel import autocast
+    from world_model.heads import TwoHot
+
+    two_hot, logits = TwoHot(101, -10.0, 10.0), torch.randn(64, 101, generator=torch.Generator().manual_seed(0))
+    expected = two_hot.decode(logits)
+    with autocast(torch.device("cpu"), "bf16")():
+        got = two_hot.decode(logits)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_reward_agent_trains_under_bf16_autocast(overlap):
+    from train.accel import autocast
+
+    agent = _agent()
+    agent.autocast = autocast(torch.device("cpu"), "bf16")
+    if overlap:
+        agent.overlap(make_generator("cpu", 1))
+    for batch in _batches(12):
+        agent.act({"state": np.zeros(S, np.float32)}, explore=True)
+        metrics = agent.update(batch)
+    metrics.update(agent.flush())
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    assert all(torch.isfinite(p).all() for p in [*agent.model.parameters(), *agent.policy.parameters()])

@@ -41,8 +41,10 @@ class TwoHot(nn.Module):
         return target
 
     def decode(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits `(..., num_bins)` -> expected scalars `(...)`."""
-        return symexp(F.softmax(logits, dim=-1) @ self.bins)
+        """Logits `(..., num_bins)` -> expected scalars `(...)`, in fp32 even under autocast (bf16 keeps ~3
+        significant digits: a value of 200 would be off by up to 1, reward-sized differences lost)."""
+        with torch.autocast(logits.device.type, enabled=False):
+            return symexp(F.softmax(logits.float(), dim=-1) @ self.bins)
 
     def loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of logits `(..., num_bins)` against scalars `(...)`, per element `(...)`."""
