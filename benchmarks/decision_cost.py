@@ -100,16 +100,13 @@ def main() -> None:
     env.close()
     base = RewardAgentConfig()
     ways = {f"sequential, {n} thread{'s' * (n > 1)}": (n, False, base, "fp32") for n in (1, 2)}
-    ways["overlapped, 1 thread each"] = (1, True, base, "fp32")
+    models = {"": base, **{f", model {spec}": _with_model(base, spec) for spec in args.size}}
+    for suffix, cfg in models.items():
+        for prec in ("fp32", "bf16") if args.bf16 else ("fp32",):
+            ways[f"overlapped, 1 thread each{suffix}{', bf16' * (prec == 'bf16')}"] = (1, True, cfg, prec)
     for pb in args.policy_batch:
         cfg = dataclasses.replace(base, policy_batch=pb)
         ways[f"overlapped, 1 thread each, policy_batch={pb}"] = (1, True, cfg, "fp32")
-    for spec in args.size:
-        ways[f"overlapped, 1 thread each, model {spec}"] = (1, True, _with_model(base, spec), "fp32")
-    if args.bf16:
-        for name, (_, overlap, cfg, _) in list(ways.items()):
-            if overlap and "policy_batch" not in name:
-                ways[f"{name}, bf16"] = (1, True, cfg, "bf16")
     agents = {name: _agent(obs_dim, action_dim, cfg, overlap, prec) for name, (_, overlap, cfg, prec) in ways.items()}
     g = torch.Generator().manual_seed(0)
     batches = _batches(obs_dim, action_dim, base, args.decisions, g)
