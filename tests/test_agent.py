@@ -208,3 +208,15 @@ def test_reward_agent_trains_under_bf16_autocast(overlap):
     metrics.update(agent.flush())
     assert all(np.isfinite(v) for v in metrics.values()), metrics
     assert all(torch.isfinite(p).all() for p in [*agent.model.parameters(), *agent.policy.parameters()])
+
+
+def test_spin_trace_decays_freely_and_summarises_a_trace():
+    from benchmarks.spin_trace import SPIN, describe, free_decay
+
+    decay = free_decay(steps=30)
+    assert decay[0] < SPIN  # set spinning at -30 rad/s, it starts above the reward's threshold speed
+    assert np.all(np.diff(decay[:10]) > 0)  # and slows every step with nothing pushing it
+    assert decay[-1] > SPIN
+    trace = np.array([0.0, 3.0, -16.0, -20.0])  # wrong way once, then two decisions spinning
+    first, quantiles, share, wrong = describe(trace).split(" | ")
+    assert (first, share, wrong) == ("2", "0.50", "0.25")
