@@ -3,6 +3,7 @@
 #   bash benchmarks/train_dmc.sh [seeds...]        default seed: 0
 #   TASKS="reacher-easy finger-spin" bash benchmarks/train_dmc.sh 0   # a subset of the tasks
 #   ARGS="agent.model.size=medium" bash benchmarks/train_dmc.sh 1      # extra overrides for every run
+#   KEEP_CHECKPOINTS=1 bash benchmarks/train_dmc.sh 1   # keep each run's checkpoints (e.g. for spin_trace)
 # Trains from state for 100k environment steps (action repeat counted) on the five headline DMControl
 # tasks, one run per task and seed, then writes per-task plots and comparison tables beside the runs.
 # Each run's folder keeps its curve.csv, metrics.jsonl (with time/elapsed_s) and config.yaml.
@@ -25,7 +26,8 @@ for task in "${TASKS[@]}"; do
       eval_every=10000 eval_episodes=10 eval_workers=2 checkpoint_every=10000 video=false run_dir="$run" progress=false \
       ${EXTRA[@]+"${EXTRA[@]}"}
     echo "$task seed $seed${ARGS:+ ($ARGS)}: $(( $(date +%s) - start )) s wall" >> "$OUT/wall_times.txt"
-    rm -rf "$run/replay" "$run/checkpoints" "$run/tb"   # keep the results, not the bulk
+    rm -rf "$run/replay" "$run/tb"   # keep the results, not the bulk
+    [ "${KEEP_CHECKPOINTS:-0}" = 1 ] || rm -rf "$run/checkpoints"   # git ignores them either way
   done
   $PY -m eval.curves "csv=[$(ls "$OUT/$task"/seed*/curve.csv | paste -sd, -)]" task="dmc/$task" \
     out="$OUT/$task.png" steps=[100000] > "$OUT/$task.md"
