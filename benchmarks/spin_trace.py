@@ -16,8 +16,11 @@ import argparse
 import numpy as np
 import torch
 
+from agent.checkpoint import load_agent
 from benchmarks.common import machine
 from envs import make_env
+from eval.episode import run_episode
+from eval.evaluate import episode_seed, reseed
 
 SPIN = -15.0  # dm_control's finger-spin threshold (rad/s); the reward is 1 at or below it
 
@@ -39,20 +42,14 @@ def free_decay(start: float = -30.0, steps: int = 60) -> np.ndarray:
 
 
 def trace_episode(env, agent, seed: int) -> tuple[float, np.ndarray]:
-    """One evaluation episode (no exploration noise): its return and the hinge velocity `(decisions,)`
-    after each decision."""
-    from eval.evaluate import reseed
-
+    """One evaluation episode (no exploration noise, the agent reseeded as the evaluation workers do):
+    its return and the hinge velocity `(decisions,)` after each decision."""
     reseed(agent, seed)
-    obs, _ = env.reset(seed=seed)
-    agent.reset()
-    total, velocities, done = 0.0, [], False
-    while not done:
-        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, goal=None, explore=False))
-        total += reward
-        velocities.append(float(env.unwrapped.physics.hinge_velocity()))
-        done = terminated or truncated
-    return total, np.array(velocities)
+    velocities: list[float] = []
+    episode = run_episode(
+        env, agent, seed=seed, on_step=lambda _: velocities.append(float(env.unwrapped.physics.hinge_velocity()))
+    )
+    return episode.total_return, np.array(velocities)
 
 
 def describe(velocities: np.ndarray) -> str:
@@ -79,9 +76,6 @@ def main() -> None:
     )
     if not args.checkpoint:
         return
-    from agent.checkpoint import load_agent
-    from eval.evaluate import episode_seed
-
     env = make_env("dmc/finger-spin", obs="state")
     agent = load_agent(args.checkpoint, env)
     print(f"\n# {args.checkpoint}: hinge velocity (rad/s) after each decision of the evaluation episodes")
