@@ -59,11 +59,29 @@ def _agent(obs_dim: int, action_dim: int, cfg: RewardAgentConfig, overlap: bool,
     return agent
 
 
+def _override_value(text: str) -> bool | int | float | str:
+    """`true`/`false`, an int, a float, else the text itself (e.g. `latent_norm=layernorm`)."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _with_model(base: RewardAgentConfig, spec: str) -> RewardAgentConfig:
-    """`base` with a model preset (`medium`) or comma-separated overrides (`hidden_dim=256,latent_dim=64`)."""
+    """`base` with a model preset (`medium`) or comma-separated overrides (`hidden_dim=256,residual=false`)."""
     if "=" not in spec:
         return dataclasses.replace(base, model=dataclasses.replace(base.model, size=spec))
-    extra = {k: int(v) for k, v in (kv.split("=") for kv in spec.split(","))}
+    pairs = [kv.split("=") for kv in spec.split(",")]
+    if any(len(kv) != 2 or not kv[0] for kv in pairs):
+        raise ValueError(
+            f"--size {spec!r}: write a preset (medium) or key=value pairs joined by commas, no spaces, "
+            "e.g. latent_dim=512,residual=false"
+        )
+    extra = {k: _override_value(v) for k, v in pairs}
     return dataclasses.replace(base, model=dataclasses.replace(base.model, overrides={**base.model.overrides, **extra}))
 
 

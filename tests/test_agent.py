@@ -220,3 +220,15 @@ def test_spin_trace_decays_freely_and_summarises_a_trace():
     trace = np.array([0.0, 3.0, -16.0, -20.0])  # wrong way once, then two decisions spinning
     first, quantiles, share, wrong = describe(trace).split(" | ")
     assert (first, share, wrong) == ("2", "0.50", "0.25")
+
+
+def test_decision_cost_size_specs_parse_presets_and_typed_overrides():
+    from benchmarks.decision_cost import _with_model
+
+    base = RewardAgentConfig()
+    assert _with_model(base, "medium").model.size == "medium"
+    overrides = _with_model(base, "latent_dim=512,residual=false,ema_tau=0.05").model.overrides
+    assert (overrides["latent_dim"], overrides["residual"], overrides["ema_tau"]) == (512, False, 0.05)
+    assert overrides["latent_norm"] == "simnorm"  # the agent's own overrides are kept
+    with pytest.raises(ValueError, match="joined by commas, no spaces"):
+        _with_model(base, "latent_dim=512 residual=false")
