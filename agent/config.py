@@ -28,10 +28,10 @@ class RewardAgentConfig:
         planner: MPPI settings (planning uses the policy prior's proposals).
         horizon: training sequence length T (TD-MPC2: 3).
         batch_size, lr, encoder_lr_scale, grad_clip: optimisation (TD-MPC2: 256, 3e-4, 0.3, 20). Over
-            100k steps our 4x narrower MLPs learn much faster at `lr=1e-3` (finger-spin: 945.5 against
-            638.2; benchmarks/results/dmc-lr/README.md), but the 4k-step cartpole run of
-            `test_short_run_beats_random_agent` ended lower (159 against 252, one seed), so the default
-            stays TD-MPC2's until cartpole is measured at 1e-3.
+            100k steps our 4x narrower MLPs learn much faster at `lr=1e-3` (finger-spin seed 0: 726.8 against
+            638.2, seed 1: 945.5; benchmarks/results/dmc-lr/README.md), but cartpole-swingup at 1e-3 (seed 0)
+            falls from 812-850 to 0 at 100k: its policy learns to damp the pole at the bottom. So the
+            default stays TD-MPC2's.
         discount: gamma; None derives it from the episode length as TD-MPC2 does.
         value_weight: weight of the TD loss of the value ensemble.
         tau: Polyak step of the target value functions.
