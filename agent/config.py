@@ -32,6 +32,9 @@ class RewardAgentConfig:
             638.2, seed 1: 945.5; benchmarks/results/dmc-lr/README.md), but cartpole-swingup at 1e-3 (seed 0)
             falls from 812-850 to 0 at 100k: its policy learns to damp the pole at the bottom. So the
             default stays TD-MPC2's.
+        lr_final: the learning rates' fraction left at the end of training: they follow a half cosine
+            from `lr` down to `lr * lr_final` over the run's updates (1.0: constant, as TD-MPC2). Meant to
+            keep a high rate's fast start without its late instability (see the README above).
         discount: gamma; None derives it from the episode length as TD-MPC2 does.
         value_weight: weight of the TD loss of the value ensemble.
         tau: Polyak step of the target value functions.
@@ -64,6 +67,7 @@ class RewardAgentConfig:
     horizon: int = 3
     batch_size: int = 256
     lr: float = 3e-4
+    lr_final: float = 1.0
     encoder_lr_scale: float = 0.3
     grad_clip: float = 20.0
     discount: float | None = None
@@ -78,6 +82,8 @@ class RewardAgentConfig:
     def __post_init__(self) -> None:
         if self.execute not in ("elite", "mean"):
             raise ValueError(f"agent.execute={self.execute!r}; choose elite or mean")
+        if not 0.0 < self.lr_final <= 1.0:
+            raise ValueError(f"agent.lr_final={self.lr_final}: a fraction of lr in (0, 1]; 1.0 keeps lr constant")
 
 
 @dataclass(frozen=True)

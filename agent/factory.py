@@ -24,10 +24,17 @@ def episode_discount(decisions_per_episode: int) -> float:
 
 
 def build_reward_agent(
-    cfg: RewardAgentConfig, obs_shapes: dict, action_dim: int, *, device, generator, discount: float
+    cfg: RewardAgentConfig,
+    obs_shapes: dict,
+    action_dim: int,
+    *,
+    device,
+    generator,
+    discount: float,
+    total_updates: int | None = None,
 ) -> WorldModelAgent:
     model = WorldModel(obs_shapes, action_dim, model_config(cfg.model)).to(device)
-    return WorldModelAgent(model, cfg, action_dim, discount=discount, generator=generator)
+    return WorldModelAgent(model, cfg, action_dim, discount=discount, generator=generator, total_updates=total_updates)
 
 
 def build_planner(cfg: GoalAgentConfig):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -43,6 +44,12 @@ class RunningScale:
         return self.value
 
 
+def cosine_scale(done: int, total: int, final: float) -> float:
+    """The learning-rate factor after `done` of `total` updates: a half cosine from 1 to `final`, then flat."""
+    progress = min(done / max(total, 1), 1.0)
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 class WorldModelAgent:
     """Plans with MPPI in the world model's latent space and learns from replayed sequences.
 
@@ -52,10 +59,19 @@ class WorldModelAgent:
         action_dim: A.
         discount: gamma (already resolved from the episode length when `cfg.discount` is None).
         generator: randomness for planning, exploration and the policy.
+        total_updates: the run's number of updates, over which the learning rates decay when
+            `cfg.lr_final < 1` (None: constant rates, e.g. an agent loaded only to act).
     """
 
     def __init__(
-        self, model: WorldModel, cfg: RewardAgentConfig, action_dim: int, *, discount: float, generator: torch.Generator
+        self,
+        model: WorldModel,
+        cfg: RewardAgentConfig,
+        action_dim: int,
+        *,
+        discount: float,
+        generator: torch.Generator,
+        total_updates: int | None = None,
     ):
         if model.reward is None or model.values is None or model.values.k < 2:
             raise ValueError("the reward agent needs reward_head=True and num_values >= 2 in its model config")
@@ -82,6 +98,7 @@ class WorldModelAgent:
             [{"params": encoder, "lr": cfg.lr * cfg.encoder_lr_scale}, {"params": others}], lr=cfg.lr
         )
         self.policy_optim = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
+        self.total_updates, self.updates = total_updates, 0
         self.scale = RunningScale()
         # What training calls; `distribute` swaps in DDP-wrapped versions for multi-process runs.
         self.sync = _ONE_PROCESS
@@ -180,14 +197,25 @@ class WorldModelAgent:
         """
         batch = batch.to(self.device)
         if not self.overlapped:
+            self._set_lr()
             metrics, zs = self._model_step(batch)
             metrics.update(self._update_policy(zs))
             return metrics
         metrics, zs = self._join()
+        self._set_lr()  # no step is in flight: the background thread never sees the rates change mid-step
         self._pending = self._executor.submit(self._model_step, batch)
         if zs is not None:
             metrics.update(self._update_policy(zs))
         return metrics
+
+    def _set_lr(self) -> None:
+        """Set this update's learning rates (see `RewardAgentConfig.lr_final`) and count it."""
+        if self.total_updates is not None and self.cfg.lr_final < 1.0:
+            lr = self.cfg.lr * cosine_scale(self.updates, self.total_updates, self.cfg.lr_final)
+            encoder, others = self.optim.param_groups
+            encoder["lr"], others["lr"] = lr * self.cfg.encoder_lr_scale, lr
+            self.policy_optim.param_groups[0]["lr"] = lr
+        self.updates += 1
 
     def flush(self) -> dict[str, float]:
         """Finish the background step, train the policy on its latents, and make planning use the latest
@@ -293,6 +321,7 @@ class WorldModelAgent:
             "policy_optim": self.policy_optim.state_dict(),
             "scale": self.scale.value,
             "generator": self.generator.get_state(),
+            "updates": self.updates,
         }
         if self.learn_generator is not self.generator:
             state["learn_generator"] = self.learn_generator.get_state()
@@ -305,6 +334,7 @@ class WorldModelAgent:
         self.optim.load_state_dict(state["optim"])
         self.policy_optim.load_state_dict(state["policy_optim"])
         self.scale.value = state["scale"]
+        self.updates = state.get("updates", 0)  # absent from checkpoints written before the schedule
         self.generator.set_state(state["generator"])
         if self.learn_generator is not self.generator and "learn_generator" in state:
             self.learn_generator.set_state(state["learn_generator"])

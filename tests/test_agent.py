@@ -18,7 +18,7 @@ from world_model.distributed import BatchSync
 S, A, T, B = 3, 2, 3, 16
 
 
-def _agent(seed=0, **kw):
+def _agent(seed=0, total_updates=None, **kw):
     torch.manual_seed(seed)  # parameter initialisation
     cfg = RewardAgentConfig(
         model=ModelConfig(size="tiny", overrides={**RewardAgentConfig().model.overrides, "num_bins": 21}),
@@ -27,7 +27,9 @@ def _agent(seed=0, **kw):
         **kw,
     )
     generator = make_generator("cpu", seed)
-    return build_reward_agent(cfg, {"state": (S,)}, A, device="cpu", generator=generator, discount=0.9)
+    return build_reward_agent(
+        cfg, {"state": (S,)}, A, device="cpu", generator=generator, discount=0.9, total_updates=total_updates
+    )
 
 
 def _batches(n, seed=0):
@@ -167,6 +169,55 @@ def test_mppi_reports_the_weights_of_its_elites():
 def test_unknown_execute_is_explained():
     with pytest.raises(ValueError, match="choose elite or mean"):
         RewardAgentConfig(execute="median")
+
+
+# ---------------------------------------------------------------- learning-rate schedule (lr_final)
+def test_cosine_scale_falls_from_one_to_the_final_fraction_and_stays():
+    from agent.world_model_agent import cosine_scale
+
+    assert [round(cosine_scale(u, 10, 0.1), 6) for u in (0, 5, 10, 25)] == [1.0, 0.55, 0.1, 0.1]
+    assert cosine_scale(3, 10, 1.0) == 1.0
+
+
+def _rates(agent):
+    return [g["lr"] for g in agent.optim.param_groups] + [agent.policy_optim.param_groups[0]["lr"]]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_learning_rates_follow_the_schedule_and_resume_where_they_were(overlap):
+    from agent.world_model_agent import cosine_scale
+
+    lr, scale = 1e-3, RewardAgentConfig().encoder_lr_scale
+
+    def expected(done):
+        f = cosine_scale(done, 4, 0.1)
+        return pytest.approx([lr * scale * f, lr * f, lr * f])
+
+    agent = _agent(total_updates=4, lr=lr, lr_final=0.1)
+    if overlap:
+        agent.overlap(make_generator("cpu", 1))
+    for batch in _batches(3):
+        agent.update(batch)
+    assert _rates(agent) == expected(2)  # the third update ran at the rates after two
+    twin = _agent(seed=9, total_updates=4, lr=lr, lr_final=0.1)
+    twin.load_state_dict(agent.state_dict())
+    twin.update(_batches(1, seed=5)[0])
+    assert twin.updates == 4 and _rates(twin) == expected(3)
+    twin.update(_batches(1, seed=6)[0])
+    assert _rates(twin) == pytest.approx([lr * scale * 0.1, lr * 0.1, lr * 0.1])  # the end: lr * lr_final
+
+
+def test_rates_stay_constant_by_default_or_without_a_run_length():
+    for agent in (_agent(total_updates=4), _agent(lr_final=0.1)):
+        for batch in _batches(3):
+            agent.update(batch)
+        lr = agent.cfg.lr
+        assert _rates(agent) == pytest.approx([lr * agent.cfg.encoder_lr_scale, lr, lr])
+
+
+def test_lr_final_outside_zero_one_is_explained():
+    with pytest.raises(ValueError, match=r"lr_final=0.0: a fraction of lr in \(0, 1\]"):
+        RewardAgentConfig(lr_final=0.0)
 
 
 # ---------------------------------------------------------------- bf16 autocast (precision=bf16)

@@ -117,11 +117,12 @@ def test_loop_follows_schedule(tmp_path):
     assert agent.flushes == 4 + 5
 
 
-def _tiny_cfg(run_dir, **kw) -> TrainConfig:
+def _tiny_cfg(run_dir, lr_final=1.0, **kw) -> TrainConfig:
     agent = RewardAgentConfig(
         model=ModelConfig(size="tiny", overrides={**RewardAgentConfig().model.overrides, "num_bins": 21}),
         planner=MPPIConfig(samples=32, iterations=2, elites=8, prior_samples=4, score_plan=False),
         batch_size=32,
+        lr_final=lr_final,
     )
     base = dict(
         task="dmc/cartpole-swingup",
@@ -163,6 +164,7 @@ def _overrides(cfg: TrainConfig) -> list[str]:
         f"agent.planner.elites={a.planner.elites}",
         f"agent.planner.prior_samples={a.planner.prior_samples}",
         f"agent.batch_size={a.batch_size}",
+        f"agent.lr_final={a.lr_final}",
     ]
 
 
@@ -172,14 +174,17 @@ def _run_record(run_dir):
         {k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
         for line in run.metrics.read_text().splitlines()
     ]
-    params = torch.load(run.checkpoint, weights_only=False)["agent"]["model"]
-    return run.curve.read_text(), metrics, params
+    agent = torch.load(run.checkpoint, weights_only=False)["agent"]
+    return run.curve.read_text(), metrics, {**agent["model"], "updates": torch.tensor(agent["updates"])}
 
 
 def test_kill_and_resume_continues_identically(tmp_path):
-    reference = _tiny_cfg(tmp_path / "ref")
+    # With a decaying learning rate: the resumed run must pick the schedule up where it was.
+    reference = _tiny_cfg(tmp_path / "ref", lr_final=0.5)
     train(reference)
-    killed = _tiny_cfg(tmp_path / "killed")
+    final = torch.load(RunDir(reference.run_dir).checkpoint, weights_only=False)["agent"]["policy_optim"]
+    assert final["param_groups"][0]["lr"] == pytest.approx(0.5 * reference.agent.lr, rel=1e-3)  # decayed to the end
+    killed = _tiny_cfg(tmp_path / "killed", lr_final=0.5)
     proc = subprocess.Popen(
         [sys.executable, "-m", "train", *_overrides(killed)],
         stdout=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 
 import numpy as np
@@ -305,6 +306,8 @@ def build_trainer(cfg: TrainConfig) -> Trainer:
         device=device,
         generator=generator,
         discount=discount,
+        # Seeding's one-off updates and one per decision after it: about this many in the whole run.
+        total_updates=math.ceil(cfg.steps / env.action_repeat * cfg.updates_per_decision),
     )
     meta = {
         "task": cfg.task,
