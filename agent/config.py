@@ -35,7 +35,8 @@ class RewardAgentConfig:
         lr_final: the learning rates' fraction left at the end of training: they follow a half cosine
             from `lr` down to `lr * lr_final` over the run's updates (1.0: constant, as TD-MPC2). It keeps a
             high rate's fast start without its late instability: `lr=1e-3, lr_final=0.3` held cartpole-swingup
-            seed 0 at 857.7 at 100k (benchmarks/results/dmc-cosine/README.md).
+            seed 0 at 857.7 at 100k, but ended reacher-easy, cheetah-run and finger-spin below a constant
+            1e-3 (benchmarks/results/dmc-cosine/README.md), so it is not the default.
         discount: gamma; None derives it from the episode length as TD-MPC2 does.
         value_weight: weight of the TD loss of the value ensemble.
         tau: Polyak step of the target value functions.
