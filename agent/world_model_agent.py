@@ -22,7 +22,7 @@ import torch
 
 from agent.config import RewardAgentConfig
 from agent.mpc import LatentDynamics, obs_to_tensor
-from agent.objectives import RewardEnergy
+from agent.objectives import PriorDeviation, RewardEnergy, WeightedSum
 from agent.planners import MPPI, shift
 from agent.policy import GaussianPolicy, policy_proposal
 from world_model import Batch, WorldModel
@@ -121,6 +121,9 @@ class WorldModelAgent:
         proposal = policy_proposal(self.acting_policy, self.dynamics, self.cfg.planner.horizon, self.generator)
         self.planner = MPPI(self.cfg.planner, proposal=proposal)
         self.objective = RewardEnergy(self._reward, self._value, self.discount)
+        if self.cfg.prior_weight > 0:
+            anchor = PriorDeviation(self._prior_mean, lambda: self.scale.value or 1.0)
+            self.objective = WeightedSum([(1.0, self.objective), (self.cfg.prior_weight, anchor)])
 
     def overlap(self, learn_generator: torch.Generator) -> None:
         """From now on, `update` runs the world-model step (JEPA, reward and value losses) in a background
@@ -158,6 +161,9 @@ class WorldModelAgent:
         a, _ = self.acting_policy(z, self.generator)
         members = self._two_members(self.generator).to(z.device)
         return self.acting_model.two_hot.decode(self.acting_model.values(z, a, members)).mean(0)
+
+    def _prior_mean(self, z: torch.Tensor) -> torch.Tensor:
+        return self.acting_policy(z, self.generator, deterministic=True)[0]
 
     def reset(self) -> None:
         self._plan: torch.Tensor | None = None

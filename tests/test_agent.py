@@ -11,6 +11,7 @@ import torch
 
 from agent.config import ModelConfig, RewardAgentConfig
 from agent.factory import build_reward_agent, make_generator
+from agent.objectives import PriorDeviation
 from agent.planners import MPPIConfig
 from world_model import Batch
 from world_model.distributed import BatchSync
@@ -169,6 +170,39 @@ def test_mppi_reports_the_weights_of_its_elites():
 def test_unknown_execute_is_explained():
     with pytest.raises(ValueError, match="choose elite or mean"):
         RewardAgentConfig(execute="median")
+
+
+# ---------------------------------------------------------------- the prior term (prior_weight)
+def test_prior_deviation_is_the_scaled_mean_square_from_the_prior_mean():
+    H, N = 3, 4
+    zs = torch.randn(H + 1, N, 5)
+    prior = torch.randn(H * N, A)
+    term = PriorDeviation(lambda z: prior[: z.shape[0]], scale=lambda: 10.0)
+    actions = prior.view(H, N, A).clone()
+    torch.testing.assert_close(term(zs, actions), torch.zeros(N))
+    actions[:, 1] += 0.5  # every step and dimension of plan 1 off by 0.5
+    torch.testing.assert_close(term(zs, actions), torch.tensor([0.0, 2.5, 0.0, 0.0]))
+
+
+def test_prior_weight_adds_the_scaled_prior_term_to_the_planning_energy():
+    free, held = _agent(seed=1), _agent(seed=1, prior_weight=2.0)
+    held.scale.value = 3.0  # the running value spread: the term's unit
+    N = 5
+    with torch.no_grad():
+        z = held.model.encode({"state": torch.randn(N, S, generator=torch.Generator().manual_seed(0))})
+        actions = torch.rand(3, N, A, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        zs = [z]
+        for a in actions:
+            zs.append(held.dynamics(zs[-1], a))
+        zs = torch.stack(zs)  # (H+1, N, D)
+        prior = torch.stack([held._prior_mean(zt) for zt in zs[:-1]])  # (H, N, A)
+        expected = free.objective(zs, actions, None) + 2.0 * 3.0 * (actions - prior).pow(2).mean(-1).mean(0)
+        torch.testing.assert_close(held.objective(zs, actions, None), expected)
+
+
+def test_negative_prior_weight_is_explained():
+    with pytest.raises(ValueError, match="prior_weight"):
+        RewardAgentConfig(prior_weight=-0.1)
 
 
 # ---------------------------------------------------------------- learning-rate schedule (lr_final)
