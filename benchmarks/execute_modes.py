@@ -35,15 +35,25 @@ MODES = {
 
 
 def evaluate_mode(
-    checkpoint: str, env, mode: str, episodes: int, run_seed: int, planner: dict | None = None
+    checkpoint: str,
+    env,
+    mode: str,
+    episodes: int,
+    run_seed: int,
+    planner: dict | None = None,
+    prior_weight: float | None = None,
 ) -> tuple[list[float], float]:
     """Returns of `episodes` evaluation episodes with `mode` (a key of MODES), and seconds per episode.
-    `planner` replaces MPPI settings of the saved agent (e.g. `samples`, `iterations`)."""
+    `planner` replaces MPPI settings of the saved agent (e.g. `samples`, `iterations`); `prior_weight` its
+    `agent.prior_weight` (the planning term that keeps plans near the policy prior)."""
     execute, explore, plan = MODES[mode]
     agent = load_agent(checkpoint, env)
     agent.cfg = dataclasses.replace(agent.cfg, execute=execute, plan=plan)
     if planner:
         agent.cfg = dataclasses.replace(agent.cfg, planner=dataclasses.replace(agent.cfg.planner, **planner))
+    if prior_weight is not None:
+        agent.cfg = dataclasses.replace(agent.cfg, prior_weight=prior_weight)
+    if planner or prior_weight is not None:
         agent._build_planner()
     returns = []
     start = time.perf_counter()
@@ -64,17 +74,25 @@ def main() -> None:
     parser.add_argument(
         "--planner", nargs="*", default=[], metavar="KEY=INT", help="MPPI overrides, e.g. samples=512 iterations=6"
     )
+    parser.add_argument(
+        "--prior-weight", type=float, nargs="*", default=[None], help="agent.prior_weight values to compare"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     env = make_env(args.task, obs="state")
     planner = {k: int(v) for k, v in (item.split("=", 1) for item in args.planner)}
     print(f"# {args.task}, {args.checkpoint}, {args.episodes} episodes, planner overrides {planner or 'none'}")
     print(f"# machine: {machine()}")
-    print("| execute | mean return | std | episodes | s per episode |\n|---|---|---|---|---|")
+    print("| execute | prior_weight | mean return | std | episodes | s per episode |\n|---|---|---|---|---|---|")
     for mode in args.modes:
-        returns, seconds = evaluate_mode(args.checkpoint, env, mode, args.episodes, args.seed, planner)
-        row = " ".join(f"{r:.0f}" for r in returns)
-        print(f"| {mode} | {np.mean(returns):.1f} | {np.std(returns):.1f} | {row} | {seconds:.1f} |", flush=True)
+        for weight in args.prior_weight if MODES[mode][2] else [None]:  # the term only changes planning
+            returns, seconds = evaluate_mode(args.checkpoint, env, mode, args.episodes, args.seed, planner, weight)
+            row = " ".join(f"{r:.0f}" for r in returns)
+            shown = "saved" if weight is None else weight
+            print(
+                f"| {mode} | {shown} | {np.mean(returns):.1f} | {np.std(returns):.1f} | {row} | {seconds:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
