@@ -49,6 +49,8 @@ class RewardAgentConfig:
             (`q_scale`). 0 (as TD-MPC2) scores plans by reward and value alone. At 0.2 a cheetah-run
             checkpoint whose plans walked backwards in every evaluation (0.0) returned 372-397 (its prior
             alone 355), and a reacher-easy checkpoint was unchanged (964.5 and 969.0 over four episodes).
+            Trained with it at `lr=1e-3`, cartpole-swingup seed 0 held at 855.6 (0.0 without), but three other
+            tasks ended lower than without it (benchmarks/results/dmc-prior/README.md): not the default.
         explore_std_floor: minimum exploration noise added to planned actions when exploring.
         execute: which first action of a plan is executed: `elite` (one of the last refit's elites,
             drawn by its weight, as TD-MPC2 does) or `mean` (the weighted mean of the elites). The
