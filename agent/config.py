@@ -47,8 +47,8 @@ class RewardAgentConfig:
         prior_weight: weight of `agent.objectives.PriorDeviation` in the planner's energy: the mean squared
             distance of a plan's actions from the policy prior's mean, in units of the running value spread
             (`q_scale`). 0 (as TD-MPC2) scores plans by reward and value alone. At 0.2 a cheetah-run
-            checkpoint whose plans walked backwards in every evaluation (0.0) returned 372-397 (its prior
-            alone 355), and a reacher-easy checkpoint was unchanged (964.5 and 969.0 over four episodes).
+            checkpoint whose plans walked backwards in every evaluation (0.0) returned 380.8 over ten
+            episodes (its prior alone 354); a reacher-easy checkpoint was unchanged in an ad-hoc check.
             Trained with it at `lr=1e-3`, cartpole-swingup seed 0 held at 855.6 (0.0 without), but three other
             tasks ended lower than without it (benchmarks/results/dmc-prior/README.md): not the default.
         explore_std_floor: minimum exploration noise added to planned actions when exploring.
