@@ -48,13 +48,11 @@ def evaluate_mode(
     `agent.prior_weight` (the planning term that keeps plans near the policy prior)."""
     execute, explore, plan = MODES[mode]
     agent = load_agent(checkpoint, env)
-    agent.cfg = dataclasses.replace(agent.cfg, execute=execute, plan=plan)
-    if planner:
-        agent.cfg = dataclasses.replace(agent.cfg, planner=dataclasses.replace(agent.cfg.planner, **planner))
+    changes = dict(execute=execute, plan=plan, planner=dataclasses.replace(agent.cfg.planner, **(planner or {})))
     if prior_weight is not None:
-        agent.cfg = dataclasses.replace(agent.cfg, prior_weight=prior_weight)
-    if planner or prior_weight is not None:
-        agent._build_planner()
+        changes["prior_weight"] = prior_weight
+    agent.cfg = dataclasses.replace(agent.cfg, **changes)
+    agent._build_planner()  # the planner and its energy read the settings just replaced
     returns = []
     start = time.perf_counter()
     for i in range(episodes):
