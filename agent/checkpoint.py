@@ -80,6 +80,8 @@ def load_agent(
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
     shapes, action_dim = payload["obs_shapes"], payload["action_dim"]
+    if env is not None:
+        check_env_shapes(path, shapes, env.observation_space)
     if payload["kind"] == "reward":
         cfg = from_dict(RewardAgentConfig, payload["agent_config"])
         agent = build_reward_agent(
@@ -104,6 +106,20 @@ def load_agent(
     agent.load_state_dict(payload["agent"])
     agent.generator.manual_seed(seed)
     return agent
+
+
+def check_env_shapes(path, shapes: dict, space) -> None:
+    """Raise, naming the mismatch and the fix, when `space` (an env's dict observation space) does not
+    serve the inputs of shapes `shapes` a checkpoint's model was trained on."""
+    served = {k: tuple(space[k].shape) for k in shapes if k in space.spaces}
+    wrong = {k: (tuple(v), served.get(k)) for k, v in shapes.items() if served.get(k) != tuple(v)}
+    if wrong:
+        found = ", ".join(f"{k}: trained on {want}, the environment gives {got}" for k, (want, got) in wrong.items())
+        raise ValueError(
+            f"checkpoint {path} does not fit this environment's observations ({found}). Make the environment with "
+            "the observation mode the training data was collected with (e.g. obs=proprio+pixels for a model "
+            "trained with agent.inputs=state+pixels on a proprio+pixels collection)"
+        )
 
 
 def with_planning(

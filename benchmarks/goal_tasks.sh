@@ -45,7 +45,8 @@ for task in ${TASKS[@]}; do
     $PY -m train.memory checkpoint="$run/checkpoints/latest.pt" dataset="$data" ${MEMORY_ARGS}
   fi
   for planner in $PLANNERS; do
-    $PY -m eval.evaluate task="goal/$task" obs=$INPUTS checkpoint="$run/checkpoints/latest.pt" planner=$planner \
+    # The environment serves what was collected (e.g. proprio+pixels for a state+pixels model).
+    $PY -m eval.evaluate task="goal/$task" obs=$data_inputs checkpoint="$run/checkpoints/latest.pt" planner=$planner \
       "${PLAN_ARGS[@]}" episodes=50 seeds=[0] workers=2 video=2 out="$folder/eval_$planner" progress=false
   done
 done

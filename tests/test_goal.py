@@ -85,6 +85,11 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert longer.planner.cfg.horizon == 9 and longer.objective.steps == "final"
     assert len(longer.act(obs)) == 2 and longer._plan.shape[0] in (8, 9)
     env.close()
+    # An environment that does not serve the model's inputs is refused by name, not by a matmul error.
+    smaller = make_env("goal/two-rooms", obs="state+pixels", size=16)
+    with pytest.raises(ValueError, match=r"pixels: trained on \(3, 32, 32\), the environment gives \(3, 16, 16\)"):
+        load_agent(RunDir(tmp_path).checkpoint, smaller)
+    smaller.close()
 
 
 def test_memory_rebuild_rewrites_the_checkpoint_from_training_episodes(dataset, tmp_path):
