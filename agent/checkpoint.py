@@ -75,7 +75,8 @@ def load_agent(
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), and `energy_steps` the goal energy's `final`/`all`;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
-    (checkpoints of before the memory graph hold none: `python -m train.memory` adds one).
+    (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
+    its observations must have the shapes the model was trained on (`check_env_shapes`).
     """
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
