@@ -113,13 +113,16 @@ def check_env_shapes(path, shapes: dict, space) -> None:
     """Raise, naming the mismatch and the fix, when `space` (an env's dict observation space) does not
     serve the inputs of shapes `shapes` a checkpoint's model was trained on."""
     served = {k: tuple(space[k].shape) for k in shapes if k in space.spaces}
-    wrong = {k: (tuple(v), served.get(k)) for k, v in shapes.items() if served.get(k) != tuple(v)}
+    wrong = [
+        f"{k}: trained on {tuple(v)}, the environment gives {served.get(k)}"
+        for k, v in shapes.items()
+        if served.get(k) != tuple(v)
+    ]
     if wrong:
-        found = ", ".join(f"{k}: trained on {want}, the environment gives {got}" for k, (want, got) in wrong.items())
         raise ValueError(
-            f"checkpoint {path} does not fit this environment's observations ({found}). Make the environment with "
-            "the observation mode the training data was collected with (e.g. obs=proprio+pixels for a model "
-            "trained with agent.inputs=state+pixels on a proprio+pixels collection)"
+            f"checkpoint {path} does not fit this environment's observations ({', '.join(wrong)}). Make the "
+            "environment with the observation mode the training data was collected with (e.g. obs=proprio+pixels "
+            "for a model trained with agent.inputs=state+pixels on a proprio+pixels collection)"
         )
 
 
