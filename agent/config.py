@@ -41,6 +41,10 @@ class RewardAgentConfig:
         value_weight: weight of the TD loss of the value ensemble.
         tau: Polyak step of the target value functions.
         entropy_coef: the policy's entropy bonus.
+        entropy: what the bonus measures. `squashed` (default): the entropy of the tanh-squashed action,
+            which also charges actions for saturating at +-1. `scaled` (TD-MPC2's): the entropy of the
+            Gaussian before the tanh times the action dimension A, i.e. `entropy_coef * A` per unit of
+            log-std, with no charge for saturation. The logged `policy_entropy` is the measured one.
         policy_batch: sequences of each batch the policy prior learns from (None: all, as TD-MPC2).
             The policy step is a third of an update; the sequences are already in random order.
         plan: plan with MPPI (else act with the policy prior alone).
@@ -83,6 +87,7 @@ class RewardAgentConfig:
     value_weight: float = 0.1
     tau: float = 0.01
     entropy_coef: float = 1e-4
+    entropy: str = "squashed"
     policy_batch: int | None = None
     plan: bool = True
     prior_weight: float = 0.0
@@ -90,6 +95,8 @@ class RewardAgentConfig:
     execute: str = "mean"
 
     def __post_init__(self) -> None:
+        if self.entropy not in ("squashed", "scaled"):
+            raise ValueError(f"agent.entropy={self.entropy!r}; choose squashed or scaled (TD-MPC2's)")
         if self.execute not in ("elite", "mean"):
             raise ValueError(f"agent.execute={self.execute!r}; choose elite or mean")
         if self.prior_weight < 0:

@@ -24,11 +24,19 @@ class GaussianPolicy(nn.Module):
         self.net = mlp(latent_dim, hidden_dim, 2 * action_dim, layers)
         self.action_dim = action_dim
 
-    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None, deterministic: bool = False):
+    def forward(
+        self,
+        z: torch.Tensor,
+        generator: torch.Generator | None = None,
+        deterministic: bool = False,
+        squashed: bool = True,
+    ):
         """Sample (or take the mean when `deterministic`).
 
         Returns:
-            `(action (N, A), log_prob (N,))`; the log-probability includes the tanh correction.
+            `(action (N, A), log_prob (N,))`; the log-probability is the action's, with the tanh
+            correction, or with `squashed=False` the Gaussian sample's before the tanh (the one TD-MPC2's
+            entropy bonus reads).
         """
         # The distribution's math in fp32 even under bf16 autocast: bf16 rounds tanh(u) to exactly +-1 for
         # |u| > ~3, and log(1 - 1) is -inf (a NaN policy within a few updates).
@@ -42,7 +50,8 @@ class GaussianPolicy(nn.Module):
             u = mean + eps * log_std.exp()
         log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         action = torch.tanh(u)
-        log_prob = log_prob - torch.log1p(-action.pow(2) + 1e-6).sum(-1)  # change of variables through tanh
+        if squashed:
+            log_prob = log_prob - torch.log1p(-action.pow(2) + 1e-6).sum(-1)  # change of variables through tanh
         return action, log_prob
 
 

@@ -293,8 +293,11 @@ class WorldModelAgent:
             zs = zs[:, : self.cfg.policy_batch]
         T1, B, D = zs.shape
         z = zs.reshape(T1 * B, D)
+        scaled = self.cfg.entropy == "scaled"
         with self.autocast():
-            a, log_pi = self._policy_train(z, self.generator)
+            a, log_pi = self._policy_train(z, self.generator, squashed=not scaled)
+            if scaled:  # TD-MPC2's: the pre-tanh Gaussian's log-probability times the action dimension
+                log_pi = log_pi * self.action_dim
             members = self._two_members(self.generator).to(z.device)
             values = self.acting_model.values  # fixed here; the live ones may be in a background step
             q = self.model.two_hot.decode(values(z, a, members)).mean(0).float()  # (T1*B,)

@@ -127,7 +127,7 @@ def test_policy_batch_limits_the_policy_step():
     agent = _agent(policy_batch=4)
     seen = []
     policy = agent._policy_train
-    agent._policy_train = lambda z, g: seen.append(z.shape) or policy(z, g)
+    agent._policy_train = lambda z, g, **kw: seen.append(z.shape) or policy(z, g, **kw)
     metrics = agent.update(_batches(1)[0])
     assert seen == [((T + 1) * 4, agent.model.cfg.latent_dim)]
     assert np.isfinite(metrics["policy_loss"])
@@ -252,6 +252,47 @@ def test_rates_stay_constant_by_default_or_without_a_run_length():
 def test_lr_final_outside_zero_one_is_explained():
     with pytest.raises(ValueError, match=r"lr_final=0.0: a fraction of lr in \(0, 1\]"):
         RewardAgentConfig(lr_final=0.0)
+
+
+# ---------------------------------------------------------------- the entropy bonus (agent.entropy)
+def test_policy_log_prob_before_the_tanh_is_the_gaussians():
+    from agent.policy import GaussianPolicy
+
+    policy, z = GaussianPolicy(4, 8, A), torch.randn(32, 4)
+    action, squashed = policy(z, torch.Generator().manual_seed(0))
+    same, gaussian = policy(z, torch.Generator().manual_seed(0), squashed=False)
+    mean, log_std = policy.net(z).chunk(2, dim=-1)
+    log_std = -10.0 + 6.0 * (torch.tanh(log_std) + 1)
+    normal = torch.distributions.Normal(mean, log_std.exp())
+    torch.testing.assert_close(same, action)
+    torch.testing.assert_close(gaussian, normal.log_prob(torch.atanh(action)).sum(-1), atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(squashed, gaussian - torch.log1p(-action.pow(2) + 1e-6).sum(-1))
+
+
+def _saturated_mean_after_entropy_step(entropy: str) -> torch.Tensor:
+    """The policy's mean action `(A,)` on fixed latents after one step dominated by the entropy bonus,
+    from a mean saturated at tanh(3)."""
+    agent = _agent(entropy=entropy, entropy_coef=1e3)
+    agent.policy_optim = torch.optim.SGD(agent.policy.parameters(), lr=1e-2)  # steps in proportion to the gradient
+    with torch.no_grad():
+        agent.policy.net[-1].bias[:A] = 3.0
+        agent.policy.net[-1].weight[:A] = 0.0
+    zs = torch.randn(T + 1, B, agent.model.cfg.latent_dim, generator=torch.Generator().manual_seed(1))
+    agent._update_policy(zs)
+    with torch.no_grad():
+        return agent.policy.net(zs[0])[:, :A].mean(0)
+
+
+def test_scaled_entropy_does_not_pull_saturated_actions_inward():
+    # The squashed action's entropy falls as tanh saturates, so its bonus moves the mean toward 0; TD-MPC2's
+    # bonus reads the Gaussian before the tanh, which does not depend on the mean.
+    assert (_saturated_mean_after_entropy_step("squashed") < 2.95).all()
+    torch.testing.assert_close(_saturated_mean_after_entropy_step("scaled"), torch.full((A,), 3.0), atol=1e-3, rtol=0)
+
+
+def test_unknown_entropy_is_explained():
+    with pytest.raises(ValueError, match="agent.entropy='gauss'; choose squashed or scaled"):
+        RewardAgentConfig(entropy="gauss")
 
 
 # ---------------------------------------------------------------- bf16 autocast (precision=bf16)
