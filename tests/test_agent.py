@@ -256,13 +256,13 @@ def test_lr_final_outside_zero_one_is_explained():
 
 # ---------------------------------------------------------------- the entropy bonus (agent.entropy)
 def test_policy_log_prob_before_the_tanh_is_the_gaussians():
-    from agent.policy import GaussianPolicy
+    from agent.policy import LOG_STD_MAX, LOG_STD_MIN, GaussianPolicy
 
     policy, z = GaussianPolicy(4, 8, A), torch.randn(32, 4)
     action, squashed = policy(z, torch.Generator().manual_seed(0))
     same, gaussian = policy(z, torch.Generator().manual_seed(0), squashed=False)
     mean, log_std = policy.net(z).chunk(2, dim=-1)
-    log_std = -10.0 + 6.0 * (torch.tanh(log_std) + 1)
+    log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
     normal = torch.distributions.Normal(mean, log_std.exp())
     torch.testing.assert_close(same, action)
     torch.testing.assert_close(gaussian, normal.log_prob(torch.atanh(action)).sum(-1), atol=1e-3, rtol=1e-3)
