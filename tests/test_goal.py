@@ -366,3 +366,31 @@ def test_push_t_oracle_energy_counts_block_pose_in_tolerances():
     far_pusher[0, :, 3] -= 0.3
     assert block_energy(far_pusher, goal)[0] == pytest.approx(0.0)  # the pusher counts only when weighted
     assert block_energy(far_pusher, goal, pusher_weight=0.5)[0] == pytest.approx(10.0)
+
+
+def test_push_t_supervised_probe_renders_the_pose_and_learns_a_readable_target():
+    from benchmarks.push_t_supervised import HELD_OUT, pose_targets, render_scenes, train_probe
+
+    qpos = np.array([[0.1, 0.0, 0.0, -0.3, -0.3], [0.1, 0.0, np.pi / 2, -0.3, -0.3]])
+    frames = render_scenes(qpos)
+    assert frames.shape == (2, 3, 64, 64) and frames.dtype == np.uint8
+    assert (frames[0] != frames[1]).any()  # turning the block alone changes the frame
+    np.testing.assert_allclose(pose_targets(qpos)[1], [0.1, 0.0, 0.0, 1.0], atol=1e-6)
+    # A target the frame shows plainly (its mean brightness) is learned: the probe's loop trains the CNN.
+    rng = np.random.default_rng(0)
+    n = HELD_OUT + 256
+    level = rng.uniform(0, 1, (n, 1)).astype(np.float32)
+    synthetic = np.broadcast_to(level[:, :, None, None] * 255, (n, 3, 16, 16)).astype(np.uint8)
+    targets = np.repeat(level - 0.5, 4, axis=1)
+    *_, (step, _, scores) = train_probe(synthetic, targets, channels=4, depth=1, steps=100, seed=0)
+    assert step == 100 and (scores > 0.5).all()
+
+
+def test_push_t_readout_neighbours_match_a_brute_force_search():
+    from benchmarks.push_t_readout import knn_r2, r2_score
+
+    rng = np.random.default_rng(0)
+    train_x, x = rng.normal(size=(700, 3)), rng.normal(size=(600, 3))  # more rows than one chunk
+    train_y, y = rng.normal(size=(700, 2)), rng.normal(size=(600, 2))
+    nearest = np.argsort(((x[:, None] - train_x[None]) ** 2).sum(-1), axis=1)[:, :5]
+    np.testing.assert_allclose(knn_r2(train_x, train_y, x, y), r2_score(train_y[nearest].mean(1), y))

@@ -192,6 +192,20 @@ def test_sigreg_training_keeps_rank():
     assert hist[-1]["z_std_min"] > 0.2 and hist[-1]["z_rank"] > 3
 
 
+def test_sigreg_beside_vicreg_adds_its_weighted_term():
+    batch = Batch({"state": torch.randn(3, 16, 7, generator=torch.Generator().manual_seed(0))}, torch.zeros(2, 16, A))
+    totals = {}
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)  # the same networks
+        wm = WorldModel({"state": (7,)}, A, preset("tiny", sigreg_weight=weight))
+        totals[weight] = wm.loss(batch, generator=torch.Generator().manual_seed(1))
+    (plain, plain_metrics), (both, metrics) = totals[0.0], totals[0.5]
+    assert "sigreg" not in plain_metrics and metrics["anti_collapse"] == pytest.approx(plain_metrics["anti_collapse"])
+    assert (both - plain).item() == pytest.approx(0.5 * metrics["sigreg"], rel=1e-4)
+    with pytest.raises(ValueError, match="anti_collapse=vicreg only"):
+        preset("tiny", anti_collapse="sigreg", sigreg_weight=0.5)
+
+
 def test_vicreg_variance_term():
     z = torch.randn(256, 8)
     loss_spread, _ = vicreg(z, std_target=1.0, cov_weight=0.0)

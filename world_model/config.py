@@ -41,6 +41,11 @@ class WorldModelConfig:
         anti_collapse_weight: its weight.
         vicreg_std_target: VICReg's per-dimension std floor; `vicreg_cov_weight` its covariance term weight.
         sigreg_directions, sigreg_knots: SIGReg's random projections and characteristic-function points.
+        sigreg_weight: weight of a SIGReg term added beside `anti_collapse=vicreg` (0: none). SIGReg
+            alone let a layer-normalised push-t latent collapse to rank 4-5 within 500 updates at weights
+            0.1 and 1 (at a collapsed point its gradient cannot spread the samples; LeWM's latent passes
+            a BatchNorm first); VICReg holds the rank, and SIGReg then asks each random projection to be
+            Gaussian, not just uncorrelated (benchmarks/results/goal/README.md, twentieth session).
         inverse_dynamics: weight of the action-from-consecutive-latents loss (PLDM); 0 disables it.
         inverse_dims: the leading latent dimensions the inverse-dynamics head reads (0: all). The loss
             makes what it reads encode what the action moves; on `goal/push-t` reading all 64 made the
@@ -94,6 +99,7 @@ class WorldModelConfig:
     vicreg_cov_weight: float = 0.04
     sigreg_directions: int = 256
     sigreg_knots: int = 17
+    sigreg_weight: float = 0.0
     inverse_dynamics: float = 0.0
     inverse_dims: int = 0
     smoothness: float = 0.0
@@ -144,6 +150,11 @@ class WorldModelConfig:
             raise ValueError("state_latent needs a vector latent (map_channels=0)")
         if self.state_latent and self.latent_norm == "simnorm" and self.state_latent % self.simnorm_group:
             raise ValueError(f"state_latent={self.state_latent} must be a multiple of simnorm_group")
+        if self.sigreg_weight < 0 or (self.sigreg_weight and self.anti_collapse != "vicreg"):
+            raise ValueError(
+                f"sigreg_weight={self.sigreg_weight} adds SIGReg beside anti_collapse=vicreg only (got "
+                f"anti_collapse={self.anti_collapse!r}); for SIGReg alone set anti_collapse=sigreg and its weight"
+            )
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")
 

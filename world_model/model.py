@@ -203,14 +203,21 @@ class WorldModel(nn.Module):
         if cfg.anti_collapse == "vicreg":
             term, stats = vicreg(z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync)
         else:
-            if generator is None:
-                raise ValueError("anti_collapse='sigreg' draws random directions: pass generator= to loss()")
-            term, stats = sigreg(
-                z, directions=cfg.sigreg_directions, knots=cfg.sigreg_knots, generator=generator, sync=sync
-            )
+            term, stats = self._sigreg(z, generator, sync)
         metrics.update(stats)
         metrics["anti_collapse"] = term.item()
-        return cfg.anti_collapse_weight * term
+        total = cfg.anti_collapse_weight * term
+        if cfg.sigreg_weight:  # SIGReg beside VICReg
+            extra, stats = self._sigreg(z, generator, sync)
+            metrics.update(stats)
+            total = total + cfg.sigreg_weight * extra
+        return total
+
+    def _sigreg(self, z, generator, sync) -> tuple[torch.Tensor, dict[str, float]]:
+        if generator is None:
+            raise ValueError("SIGReg draws random directions: pass generator= to loss()")
+        cfg = self.cfg
+        return sigreg(z, directions=cfg.sigreg_directions, knots=cfg.sigreg_knots, generator=generator, sync=sync)
 
     def _auxiliary(self, batch, obs, z0, z_all, targets, zs, w, metrics) -> torch.Tensor:
         cfg = self.cfg
