@@ -44,8 +44,9 @@ class WorldModelConfig:
         sigreg_weight: weight of a SIGReg term added beside `anti_collapse=vicreg` (0: none). SIGReg
             alone let a layer-normalised push-t latent collapse to rank 4-5 within 500 updates at weights
             0.1 and 1 (at a collapsed point its gradient cannot spread the samples; LeWM's latent passes
-            a BatchNorm first); VICReg holds the rank, and SIGReg then asks each random projection to be
-            Gaussian, not just uncorrelated (benchmarks/results/goal/README.md, twentieth session).
+            a BatchNorm first). Beside VICReg the rank holds, but random projections of a decorrelated
+            latent are near-Gaussian already, so the extra term asked little more of push-t's latent
+            (benchmarks/results/goal/README.md, twentieth session).
         inverse_dynamics: weight of the action-from-consecutive-latents loss (PLDM); 0 disables it.
         inverse_dims: the leading latent dimensions the inverse-dynamics head reads (0: all). The loss
             makes what it reads encode what the action moves; on `goal/push-t` reading all 64 made the
