@@ -42,7 +42,7 @@ class WorldModelConfig:
         vicreg_std_target: VICReg's per-dimension std floor; `vicreg_cov_weight` its covariance term weight.
         sigreg_directions, sigreg_knots: SIGReg's random projections and characteristic-function points.
         sigreg_weight: weight of a SIGReg term added beside `anti_collapse=vicreg` (0: none). SIGReg
-            alone let a layer-normalised push-t latent collapse to rank 4-5 within 500 updates at weights
+            alone let a layer-normalised push-t latent fall to rank 3-5 within 1,000 updates at weights
             0.1 and 1 (at a collapsed point its gradient cannot spread the samples; LeWM's latent passes
             a BatchNorm first). Beside VICReg the rank holds, but random projections of a decorrelated
             latent are near-Gaussian already, so the extra term asked little more of push-t's latent
