@@ -21,8 +21,7 @@ import torch  # noqa: E402
 
 from agent.checkpoint import load_agent, load_checkpoint  # noqa: E402
 from envs import make_env  # noqa: E402
-from envs.dmc import DMCEnv  # noqa: E402
-from envs.tasks.goal import with_configuration  # noqa: E402
+from envs.tasks.goal import observe_at  # noqa: E402
 
 
 def energies(checkpoint: str, seed: int, points: int) -> list[tuple[float, float]]:
@@ -37,9 +36,7 @@ def energies(checkpoint: str, seed: int, points: int) -> list[tuple[float, float
         goal = agent.encode_goal(obs["goal"])
         for offset in np.linspace(-np.pi, np.pi, points):
             qpos = np.array([goal_qpos[0] + offset, goal_qpos[1]])
-            placed = with_configuration(
-                inner.physics, qpos, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p))
-            )
+            placed = observe_at(inner, qpos)
             z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
             out.append((float(offset), float(((z - goal) ** 2).sum())))
     env.close()

@@ -21,8 +21,7 @@ import torch  # noqa: E402
 
 from agent.checkpoint import load_agent, load_checkpoint  # noqa: E402
 from envs import make_env  # noqa: E402
-from envs.dmc import DMCEnv  # noqa: E402
-from envs.tasks.goal import with_configuration  # noqa: E402
+from envs.tasks.goal import observe_at  # noqa: E402
 from envs.tasks.reacher_goal import WRIST_LIMIT  # noqa: E402
 
 
@@ -47,10 +46,7 @@ def main() -> None:
     inner = env.unwrapped
     agent = load_agent(args.checkpoint, env)
     poses = pose_grid(args.grid)
-    obs = [
-        with_configuration(inner.physics, q, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p)))
-        for q in poses
-    ]
+    obs = [observe_at(inner, q) for q in poses]
     batch = {k: torch.as_tensor(np.stack([o[k] for o in obs])) for k in inputs.split("+")}
     with torch.no_grad():
         z = agent.model.encode(batch)  # (n * n, D)

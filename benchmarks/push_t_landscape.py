@@ -32,8 +32,7 @@ import torch  # noqa: E402
 
 from agent.checkpoint import load_agent  # noqa: E402
 from envs import make_env  # noqa: E402
-from envs.dmc import DMCEnv  # noqa: E402
-from envs.tasks.goal import with_configuration  # noqa: E402
+from envs.tasks.goal import observe_at  # noqa: E402
 from envs.tasks.push_t import PUSHER_RANGE  # noqa: E402
 
 BLOCK_SHIFTS = (0.01, 0.03, 0.06, 0.1, 0.2)  # units
@@ -68,9 +67,7 @@ def scene_encoder(checkpoint: str, obs: str):
     inner = env.unwrapped
 
     def encode(qpos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        placed = with_configuration(
-            inner.physics, qpos, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p))
-        )
+        placed = observe_at(inner, qpos)
         z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
         return z, torch.as_tensor(placed["pixels"]).float() / 255
 

@@ -81,9 +81,10 @@ def knn_r2(train_x: np.ndarray, train_y: np.ndarray, x: np.ndarray, y: np.ndarra
     """R^2 per target column of predicting `y` as the mean target of each row's `k` L2-nearest training rows."""
     pred = np.empty((len(x), train_y.shape[1]))
     sq = (train_x**2).sum(1)  # (m,)
-    for i in range(0, len(x), 512):  # in chunks: a full (n, m) distance matrix outgrows memory at n = m = 20k
-        d = sq[None, :] - 2 * x[i : i + 512] @ train_x.T  # (chunk, m), each row's distances less a constant
-        pred[i : i + 512] = train_y[np.argpartition(d, k, axis=1)[:, :k]].mean(1)
+    chunk = 512  # rows at a time: a full (n, m) distance matrix outgrows memory at n = m = 20k
+    for i in range(0, len(x), chunk):
+        d = sq[None, :] - 2 * x[i : i + chunk] @ train_x.T  # (chunk, m), each row's distances less a constant
+        pred[i : i + chunk] = train_y[np.argpartition(d, k, axis=1)[:, :k]].mean(1)
     return r2_score(pred, y)
 
 

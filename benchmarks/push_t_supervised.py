@@ -26,8 +26,7 @@ import torch  # noqa: E402
 
 from benchmarks.push_t_readout import r2_score, random_scenes  # noqa: E402
 from envs import make_env  # noqa: E402
-from envs.dmc import DMCEnv  # noqa: E402
-from envs.tasks.goal import with_configuration  # noqa: E402
+from envs.tasks.goal import observe_at  # noqa: E402
 from world_model.encoders import PixelTrunk  # noqa: E402
 
 HELD_OUT = 2000
@@ -38,10 +37,7 @@ def render_scenes(qpos: np.ndarray) -> np.ndarray:
     env = make_env("goal/push-t", obs="pixels")
     env.reset(seed=0)
     inner = env.unwrapped
-    frames = [
-        with_configuration(inner.physics, q, lambda p: DMCEnv._observe(inner, inner.task.get_observation(p)))["pixels"]
-        for q in qpos
-    ]
+    frames = [observe_at(inner, q)["pixels"] for q in qpos]
     env.close()
     return np.stack(frames)[:, -3:]  # the newest frame when frames are stacked
 

@@ -33,6 +33,12 @@ def with_configuration(physics, qpos: np.ndarray, fn: Callable):
         physics.forward()
 
 
+def observe_at(env: DMCEnv, qpos: np.ndarray) -> dict[str, np.ndarray]:
+    """The observation the (unwrapped) goal env `env` gives with its joints at `qpos`, at rest; the
+    simulation's state is restored afterwards (for probes that render chosen configurations)."""
+    return with_configuration(env.physics, qpos, lambda p: DMCEnv._observe(env, env.task.get_observation(p)))
+
+
 class GoalTask(base.Task):
     """A task with a start and a goal configuration per episode.
 
