@@ -9,7 +9,7 @@ import torch
 
 from tests.toys import LinearToy
 from world_model import Batch, WorldModel, preset
-from world_model.encoders import stack_frames
+from world_model.encoders import KeypointTrunk, stack_frames
 from world_model.heads import TwoHot
 from world_model.regularisers import collapse_metrics, sigreg, vicreg
 
@@ -277,3 +277,32 @@ def test_inverse_dynamics_reads_only_its_leading_dims(dims):
     assert "idm_loss" in metrics
     with pytest.raises(ValueError, match="inverse_dims"):
         preset("tiny", inverse_dims=17)
+
+
+def test_keypoints_are_the_softmax_weighted_location_of_each_map(monkeypatch):
+    trunk = KeypointTrunk(3, 16, channels=4, depth=1, keypoints=2)  # a 4x4 location grid
+    maps = torch.zeros(1, 2, 4, 4)
+    maps[0, 0, 1, 3] = 50.0  # keypoint 0 peaks at row 1, column 3: x = 1, y = -1/3
+    monkeypatch.setattr(trunk.net, "forward", lambda x: maps)  # the softmax alone; a flat map gives the centre
+    points = trunk(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
+    assert points.shape == (1, 4)
+    assert points[0].tolist() == pytest.approx([1.0, -1 / 3, 0.0, 0.0], abs=1e-4)
+
+
+def test_keypoint_encoder_moves_with_the_image_and_trains():
+    cfg = preset("tiny", keypoints=3, state_latent=4)
+    wm = WorldModel({"state": (2,), "pixels": (3, 32, 32)}, 2, cfg)
+    assert isinstance(wm.encoder.pixel_net, KeypointTrunk) and wm.encoder.pixel_net.out_dim == 6
+    pixels = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    pixels[0, :, 2:6, 2:6], pixels[1, :, 24:28, 24:28] = 255, 255  # a bright square in two places
+    z = wm.encode({"state": torch.zeros(2, 2), "pixels": pixels})
+    assert z.shape == (2, 16) and not torch.allclose(z[0, 4:], z[1, 4:])
+    z.sum().backward()
+    assert wm.encoder.pixel_net.log_temperature.grad is not None
+
+
+def test_keypoints_config_is_checked():
+    with pytest.raises(ValueError, match="map latent"):
+        preset("tiny", keypoints=4, map_channels=4, latent_dim=64)
+    with pytest.raises(ValueError, match="needs pixel observations"):
+        WorldModel({"state": (3,)}, 2, preset("tiny", keypoints=4))

@@ -77,6 +77,10 @@ class WorldModelConfig:
             part only, so it cannot pull the pixels' part toward what the actions move (on `goal/push-t`
             with `obs=proprio+pixels`: the pusher is the state, and the pixels' part is left to the block).
             The goal energy weighs the parts by their sizes. 0: one fused head.
+        keypoints: K > 0 ends the pixel encoder in K spatial-softmax keypoints (`encoders.KeypointTrunk`:
+            the stem, `cnn_depth` stride-1 3x3 convolutions of `cnn_channels`, K maps, each map's
+            softmax-weighted (x, y)); the latent's pixel head reads their 2K coordinates. A vector latent
+            only. 0: the flattened `PixelTrunk`.
     """
 
     latent_dim: int = 64
@@ -117,6 +121,7 @@ class WorldModelConfig:
     map_predictor: str = "conv"
     map_hidden: int = 32
     state_latent: int = 0
+    keypoints: int = 0
 
     def __post_init__(self) -> None:
         choices = {
@@ -151,6 +156,8 @@ class WorldModelConfig:
             raise ValueError("state_latent needs a vector latent (map_channels=0)")
         if self.state_latent and self.latent_norm == "simnorm" and self.state_latent % self.simnorm_group:
             raise ValueError(f"state_latent={self.state_latent} must be a multiple of simnorm_group")
+        if self.keypoints < 0 or (self.keypoints and self.map_channels):
+            raise ValueError(f"keypoints={self.keypoints} must be >= 0, and 0 with a map latent (map_channels > 0)")
         if self.sigreg_weight < 0 or (self.sigreg_weight and self.anti_collapse != "vicreg"):
             raise ValueError(
                 f"sigreg_weight={self.sigreg_weight} adds SIGReg beside anti_collapse=vicreg only (got "

@@ -43,6 +43,46 @@ class PixelTrunk(nn.Module):
         return self.net(x)
 
 
+class KeypointTrunk(nn.Module):
+    """A CNN that ends in K spatial-softmax keypoints (Levine et al., 2016): image coordinates, not features.
+
+    The 4x4 stride-4 stem of `PixelTrunk`, then `depth` 3x3 stride-1 convolutions that keep its resolution
+    (16x16 for 64x64 pixels), then a 1x1 convolution to K maps; each map's softmax over the locations (with
+    a learned temperature) weighs the location grid into one (x, y) point in [-1, 1]^2. Why: a latent read
+    from these points holds where things are, and rank beyond an object's position can only come from
+    points on different parts of it, so a rigid body's orientation (push-t's T) is what the anti-collapse
+    term's pressure for rank buys, where a flattened feature map can fill its rank with functions of
+    positions alone.
+    """
+
+    def __init__(self, in_channels: int, size: int, channels: int, depth: int, keypoints: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 4, stride=4), nn.ReLU()]
+        for _ in range(depth):
+            layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
+        layers.append(nn.Conv2d(channels, keypoints, 1))
+        self.net = nn.Sequential(*layers)
+        side = size // 4
+        grid = torch.linspace(-1.0, 1.0, side)
+        # (side * side, 2): each location's (x, y), row-major like the flattened map.
+        self.register_buffer("grid", torch.stack(torch.meshgrid(grid, grid, indexing="xy"), -1).reshape(-1, 2))
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+        self.out_dim, self.keypoints = 2 * keypoints, keypoints
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """`(B, C, H, W)` uint8 -> keypoints `(B, 2K)`: (x, y) of each keypoint in [-1, 1], keypoint-major."""
+        maps = self.net(pixels.float().div(255.0).sub(0.5)).flatten(2)  # (B, K, side * side)
+        weights = torch.softmax(maps * self.log_temperature.exp(), dim=-1)
+        return (weights @ self.grid).flatten(1)  # (B, K, 2) -> (B, 2K)
+
+
+def pixel_trunk(channels_in: int, size: int, cfg: WorldModelConfig) -> nn.Module:
+    """The flattening pixel CNN that `cfg` asks for: keypoints when `cfg.keypoints` > 0, else `PixelTrunk`."""
+    if cfg.keypoints:
+        return KeypointTrunk(channels_in, size, cfg.cnn_channels, cfg.cnn_depth, cfg.keypoints)
+    return PixelTrunk(channels_in, size, cfg.cnn_channels, cfg.cnn_depth)
+
+
 class Encoder(nn.Module):
     """State MLP, pixel CNN or both fused, then a linear map to the latent and its normalisation.
 
@@ -64,6 +104,8 @@ class Encoder(nn.Module):
         if unknown or not obs_shapes:
             raise ValueError(f"observation keys must be 'state' and/or 'pixels', got {sorted(obs_shapes)}")
         self.keys = tuple(sorted(obs_shapes))
+        if cfg.keypoints and "pixels" not in obs_shapes:
+            raise ValueError(f"keypoints={cfg.keypoints} needs pixel observations, got {sorted(obs_shapes)}")
         self.map_channels, self.split = cfg.map_channels, cfg.state_latent
         if cfg.map_channels:
             self._build_map(obs_shapes, cfg)
@@ -85,7 +127,7 @@ class Encoder(nn.Module):
             c, h, w = obs_shapes["pixels"]
             if h != w:
                 raise ValueError(f"pixel observations must be square, got {h}x{w}")
-            self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth)
+            self.pixel_net = pixel_trunk(c * cfg.frame_stack, h, cfg)
             features += self.pixel_net.out_dim
         return features
 
