@@ -1,6 +1,6 @@
 """Diagnostic: can our pixel encoder read push-t's block pose at all, when trained *supervised* on it?
 
-    python -m benchmarks.push_t_supervised [--n 40000] [--steps 8000] [--channels 16] [--depth 2]
+    python -m benchmarks.push_t_supervised [--n 40000] [--steps 8000] [--channels 16] [--depth 2] [--episodes E]
 
 The control for `push_t_readout`: that script asks what a trained world model's latent holds; this one
 asks what the same CNN (`world_model.encoders.PixelTrunk`, the model's stem and depth) can learn to hold
@@ -10,6 +10,10 @@ scene (the block anywhere in [-0.3, 0.3]^2 at any angle, the pusher clear of it)
 A high angle R^2 here beside a low one from `push_t_readout` means the frames and the architecture carry
 the angle and the world model's objective leaves it out. The simulator's pose is used only here, as the
 probe's label; no world model ever trains on it.
+
+`--episodes E` trains on what a world model sees instead: every frame of E episodes of the `push`
+collection policy (`train.collect ... policy=push`), still scored on 2,000 random scenes. The gap to the
+random-scene figure is what the data's variety, not the objective, costs.
 """
 
 from __future__ import annotations
@@ -40,6 +44,27 @@ def render_scenes(qpos: np.ndarray) -> np.ndarray:
     frames = [observe_at(inner, q)["pixels"] for q in qpos]
     env.close()
     return np.stack(frames)[:, -3:]  # the newest frame when frames are stacked
+
+
+def push_episode_frames(episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame `(E * 101, 3, 64, 64)` of `episodes` push-policy episodes and its configuration `(E * 101, 5)`."""
+    from train.policies import push_policy, sim_state
+
+    env, rng = make_env("goal/push-t", obs="pixels"), np.random.default_rng(seed)
+    frames, qpos = [], []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed * 100_003 + episode)
+        action, done = np.zeros(2, np.float32), False
+        while True:
+            frames.append(obs["pixels"][-3:])
+            qpos.append(env.unwrapped.physics.data.qpos.copy())
+            if done:
+                break
+            action = push_policy(rng, action, sim_state(env))
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    env.close()
+    return np.stack(frames), np.stack(qpos)
 
 
 def pose_targets(qpos: np.ndarray) -> np.ndarray:
@@ -76,15 +101,21 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=0, help="train on push-policy episodes (0: random scenes)")
     args = parser.parse_args()
     if args.n <= HELD_OUT:
         raise SystemExit(f"--n {args.n} leaves nothing to train on: pass more than {HELD_OUT}")
     qpos = random_scenes(args.n, np.random.default_rng(args.seed))
     frames = render_scenes(qpos)
-    print(
-        f"{args.n} random scenes ({args.n - HELD_OUT} to train on, {HELD_OUT} held out); "
-        f"PixelTrunk(channels={args.channels}, depth={args.depth}) + 256-unit head, batch 128, Adam 1e-3"
-    )
+    source = f"{args.n} random scenes ({args.n - HELD_OUT} to train on, {HELD_OUT} held out)"
+    if args.episodes:  # the held-out rows stay random scenes; the training rows become episode frames
+        train_frames, train_qpos = push_episode_frames(args.episodes, args.seed + 1)
+        frames = np.concatenate([train_frames, frames[-HELD_OUT:]])
+        qpos = np.concatenate([train_qpos, qpos[-HELD_OUT:]])
+        source = (
+            f"{len(train_frames)} frames of {args.episodes} push-policy episodes, {HELD_OUT} random scenes held out"
+        )
+    print(f"{source}; PixelTrunk(channels={args.channels}, depth={args.depth}) + 256-unit head, batch 128, Adam 1e-3")
     print("| step | seconds | block x | block y | cos(angle) | sin(angle) |")
     print("|---|---|---|---|---|---|")
     probe = train_probe(

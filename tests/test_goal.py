@@ -386,6 +386,15 @@ def test_push_t_supervised_probe_renders_the_pose_and_learns_a_readable_target()
     assert step == 100 and (scores > 0.5).all()
 
 
+def test_push_t_supervised_episode_frames_pair_each_frame_with_its_configuration():
+    from benchmarks.push_t_supervised import push_episode_frames, render_scenes
+
+    frames, qpos = push_episode_frames(1, seed=0)
+    assert frames.shape == (101, 3, 64, 64) and qpos.shape == (101, 5)  # 100 decisions and the first frame
+    assert np.abs(qpos[-1, 3:] - qpos[0, 3:]).max() > 0.05  # the pusher moved
+    np.testing.assert_array_equal(render_scenes(qpos[[0, -1]]), frames[[0, -1]])
+
+
 def test_push_t_readout_neighbours_match_a_brute_force_search():
     from benchmarks.push_t_readout import knn_r2, r2_score
 

@@ -301,8 +301,31 @@ def test_keypoint_encoder_moves_with_the_image_and_trains():
     assert wm.encoder.pixel_net.log_temperature.grad is not None
 
 
+def test_keypoint_pixel_part_has_no_more_rank_than_its_points():
+    # One keypoint (2 coordinates) read linearly into an 8-number pixel part: rank at most 2 over a batch.
+    cfg = preset("tiny", keypoints=1, state_latent=8, latent_norm="none")
+    wm = WorldModel({"state": (2,), "pixels": (3, 32, 32)}, 2, cfg)
+    pixels = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    z = wm.encode({"state": torch.randn(64, 2), "pixels": pixels})[:, 8:]  # (64, 8), the pixel part
+    assert torch.linalg.matrix_rank(z - z.mean(0), rtol=1e-4) <= 2
+
+
 def test_keypoints_config_is_checked():
     with pytest.raises(ValueError, match="map latent"):
         preset("tiny", keypoints=4, map_channels=4, latent_dim=64)
     with pytest.raises(ValueError, match="needs pixel observations"):
         WorldModel({"state": (3,)}, 2, preset("tiny", keypoints=4))
+
+
+def test_state_prediction_weight_scales_the_state_parts_prediction_error():
+    shapes = {"state": (2,), "pixels": (3, 32, 32)}
+    batch = Batch(_obs(shapes, lead=(4, 6)), torch.rand(3, 6, A))
+    losses = []
+    for weight in (0.0, 1.0, 3.0):
+        torch.manual_seed(0)  # the same initial networks for every weight
+        wm = WorldModel(shapes, A, preset("tiny", state_latent=4, state_prediction_weight=weight))
+        losses.append(wm.loss(batch)[1]["pred_loss"])
+    base, state_part = losses[0], losses[1] - losses[0]  # the pixels' part, and the state part at weight 1
+    assert state_part > 0 and losses[2] == pytest.approx(base + 3 * state_part, rel=1e-4)
+    with pytest.raises(ValueError, match="needs state_latent"):
+        preset("tiny", state_prediction_weight=2.0)

@@ -138,7 +138,11 @@ class Encoder(nn.Module):
         self._build_parts(obs_shapes, cfg)
         k = cfg.state_latent
         self.state_head = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, k))
-        self.head = nn.Sequential(nn.SiLU(), nn.Linear(self.pixel_net.out_dim, cfg.latent_dim - k))
+        # Linear on keypoints: the pixel part is an affine image of the points, so its rank is the points'.
+        # Points on a rigid body span its x, y, cos and sin of its angle at most, so the anti-collapse term's
+        # pull for rank beyond positions is met by points on different parts of it (an orientation).
+        act = nn.Identity() if cfg.keypoints else nn.SiLU()
+        self.head = nn.Sequential(act, nn.Linear(self.pixel_net.out_dim, cfg.latent_dim - k))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, split=k)
 
     def _build_map(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:

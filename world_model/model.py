@@ -49,6 +49,10 @@ class WorldModel(nn.Module):
         d = cfg.latent_dim
         self.inverse_dims = cfg.inverse_dims or d  # the leading latent dimensions the inverse head reads
         self.inverse = mlp(2 * self.inverse_dims, cfg.hidden_dim, action_dim, 1) if cfg.inverse_dynamics > 0 else None
+        # (D,): each latent dimension's weight in the prediction loss; the state part's is `state_prediction_weight`.
+        dim_weights = torch.ones(d)
+        dim_weights[: cfg.state_latent] = cfg.state_prediction_weight
+        self.register_buffer("_dim_weights", dim_weights, persistent=False)  # not saved: from the config
         with_probe = cfg.probe_size > 0 and "pixels" in obs_shapes
         self.probe = ProbeDecoder(d, cfg.hidden_dim, cfg.probe_size) if with_probe else None
 
@@ -153,7 +157,7 @@ class WorldModel(nn.Module):
         targets = self.encode_target(rest).view(T, B, -1)  # (T, B, D), no gradient
         zs = self.rollout(z0, batch.action, past)  # (T+1, B, D)
         w = self._step_weights(T, z0.device)
-        per_step = (zs[1:] - targets).pow(2).mean(dim=(1, 2))  # (T,)
+        per_step = ((zs[1:] - targets).pow(2) * self._dim_weights).mean(dim=(1, 2))  # (T,)
         pred_loss = (w * per_step).sum()
         total = cfg.prediction_weight * pred_loss
         metrics = {"pred_loss": pred_loss.item(), "pred_loss_last": per_step[-1].item()}
