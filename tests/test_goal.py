@@ -395,6 +395,24 @@ def test_push_t_supervised_episode_frames_pair_each_frame_with_its_configuration
     np.testing.assert_array_equal(render_scenes(qpos[[0, -1]]), frames[[0, -1]])
 
 
+def test_push_t_contact_measures_the_blocks_deflection_of_the_pusher():
+    from benchmarks.push_t_contact import deflections, play
+
+    env = make_env("goal/push-t", obs="proprio")
+    env.reset(seed=0)
+    physics = env.unwrapped.physics
+    qpos, qvel = np.array([0.0, 0.0, 0.0, -0.25, 0.0]), np.zeros(5)
+    toward, away = np.tile([1.0, 0.0], (10, 1)), np.tile([-1.0, 0.0], (10, 1))
+    ends = {
+        (a, b): play(physics, qpos, qvel, acts, block=b) for a, acts in (("in", toward), ("out", away)) for b in (0, 1)
+    }
+    assert ends[("in", 1)][3] < ends[("in", 0)][3] - 0.05  # driving into the block: it holds the pusher back
+    np.testing.assert_allclose(ends[("out", 1)][3:], ends[("out", 0)][3:], atol=1e-4)  # driving away: none
+    env.close()
+    d = deflections(episodes=1, decisions=2, seed=0)
+    assert len(d["deflection"]) == 20 and (d["deflection"] >= 0).all()
+
+
 def test_push_t_readout_neighbours_match_a_brute_force_search():
     from benchmarks.push_t_readout import knn_r2, r2_score
 
