@@ -81,12 +81,15 @@ class WorldModelConfig:
             latent prediction loss (the pixels' part weighs 1). On `goal/push-t` the state is the pusher,
             whose path the block deflects (by 0.06 of its 0.10 units in 4 decisions at the median, under
             the `push` policy): predicting it asks the pixels' part for the block's shape where the
-            pusher meets it, so a larger weight asks the latent for the block's orientation.
+            pusher meets it, so a larger weight asks the latent for the block's orientation. Measured
+            there at 10 and 30: no gain (angle MLP readout 0.11 and 0.09 against 0.14 at 1).
         keypoints: K > 0 ends the pixel encoder in K spatial-softmax keypoints (`encoders.KeypointTrunk`:
             the stem, `cnn_depth` stride-1 3x3 convolutions of `cnn_channels`, K maps, each map's
             softmax-weighted (x, y)); the latent's pixel head reads their 2K coordinates (with
             `state_latent`, linearly: the pixel part has no more rank than the points). A vector latent
-            only. 0: the flattened `PixelTrunk`.
+            only. 0: the flattened `PixelTrunk`. On `goal/push-t` 24 points lifted the block angle's MLP
+            readout from 0.14 to 0.23-0.26 (0.91 is possible from the same frames) and planned no better
+            (benchmarks/results/goal/README.md, twenty-first session).
     """
 
     latent_dim: int = 64
