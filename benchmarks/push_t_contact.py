@@ -23,6 +23,8 @@ import numpy as np  # noqa: E402
 
 from envs import make_env  # noqa: E402
 from envs.tasks.push_t import ACTION_REPEAT, CONTROL_TIMESTEP  # noqa: E402
+from eval.episode import run_episode  # noqa: E402
+from train.collect import PolicyActor  # noqa: E402
 from train.policies import push_policy, sim_state  # noqa: E402
 
 AWAY = (5.0, 5.0)  # a block origin outside the arena's walls: nothing there to touch
@@ -40,36 +42,51 @@ def play(physics, qpos, qvel, actions, *, block: bool) -> np.ndarray:
     return physics.data.qpos.copy()
 
 
+class WindowProbe(PolicyActor):
+    """The `push` policy for `run_episode`; before every 5th decision is played, the policy's next
+    `decisions` decisions from that state are played with and without the block, and the outcome kept."""
+
+    def __init__(self, env, rng: np.random.Generator, decisions: int):
+        super().__init__(push_policy, rng, 2, sim=lambda: sim_state(env))
+        self.physics, self.decisions, self.rows, self.t = env.unwrapped.physics, decisions, [], 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.t = 0
+
+    def act(self, obs, *, goal=None, explore: bool = False) -> np.ndarray:
+        action = super().act(obs)
+        if self.t % 5 == 0:
+            self.rows.append(self._window(action))
+        self.t += 1
+        return action
+
+    def _window(self, action: np.ndarray) -> tuple[float, float, float]:
+        ahead, planned = action.copy(), []
+        for _ in range(self.decisions):
+            ahead = push_policy(self.rng, ahead, self.sim())
+            planned.append(ahead)
+        physics = self.physics
+        qpos, qvel = physics.data.qpos.copy(), physics.data.qvel.copy()
+        with_block = play(physics, qpos, qvel, planned, block=True)
+        without = play(physics, qpos, qvel, planned, block=False)
+        physics.data.qpos[:], physics.data.qvel[:] = qpos, qvel
+        return (
+            np.linalg.norm(without[3:5] - qpos[3:5]),
+            np.linalg.norm(with_block[3:5] - without[3:5]),
+            np.linalg.norm(with_block[:2] - qpos[:2]),
+        )
+
+
 def deflections(episodes: int, decisions: int, seed: int) -> dict[str, np.ndarray]:
     """Per sampled window: the pusher's displacement without the block, the block's deflection of its
     end position, and the block's own displacement (all in arena units)."""
-    env, rng = make_env("goal/push-t", obs="proprio"), np.random.default_rng(seed)
-    physics = env.unwrapped.physics
-    rows = []
+    env = make_env("goal/push-t", obs="proprio")
+    probe = WindowProbe(env, np.random.default_rng(seed), decisions)
     for episode in range(episodes):
-        env.reset(seed=seed * 100_003 + episode)
-        action = np.zeros(2, np.float32)
-        for t in range(100):
-            action = push_policy(rng, action, sim_state(env))
-            if t % 5 == 0:
-                ahead, planned = action.copy(), []
-                for _ in range(decisions):
-                    ahead = push_policy(rng, ahead, sim_state(env))
-                    planned.append(ahead)
-                qpos, qvel = physics.data.qpos.copy(), physics.data.qvel.copy()
-                with_block = play(physics, qpos, qvel, planned, block=True)
-                without = play(physics, qpos, qvel, planned, block=False)
-                physics.data.qpos[:], physics.data.qvel[:] = qpos, qvel
-                rows.append(
-                    (
-                        np.linalg.norm(without[3:5] - qpos[3:5]),
-                        np.linalg.norm(with_block[3:5] - without[3:5]),
-                        np.linalg.norm(with_block[:2] - qpos[:2]),
-                    )
-                )
-            env.step(action)
+        run_episode(env, probe, seed=seed * 100_003 + episode)
     env.close()
-    moved, deflected, block = np.array(rows).T
+    moved, deflected, block = np.array(probe.rows).T
     return {"pusher_moved": moved, "deflection": deflected, "block_moved": block}
 
 

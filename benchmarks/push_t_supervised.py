@@ -47,22 +47,31 @@ def render_scenes(qpos: np.ndarray) -> np.ndarray:
 
 
 def push_episode_frames(episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every frame `(E * 101, 3, 64, 64)` of `episodes` push-policy episodes and its configuration `(E * 101, 5)`."""
+    """Every frame `(E * 101, 3, 64, 64)` of `episodes` push-policy episodes and its configuration `(E * 101, 5)`,
+    played through `run_episode`, the project's one episode loop."""
+    from eval.episode import Transition, run_episode
+    from train.collect import PolicyActor
     from train.policies import push_policy, sim_state
 
-    env, rng = make_env("goal/push-t", obs="pixels"), np.random.default_rng(seed)
+    env = make_env("goal/push-t", obs="pixels")
     frames, qpos = [], []
+
+    def seen() -> dict:  # what the policy reads before each decision: the configuration of that frame
+        state = sim_state(env)
+        qpos.append(state["qpos"])
+        return state
+
+    last: list[Transition] = []
+
+    def on_step(tr: Transition) -> None:
+        frames.append(tr.obs["pixels"][-3:])
+        last[:] = [tr]
+
+    actor = PolicyActor(push_policy, np.random.default_rng(seed), 2, sim=seen)
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed * 100_003 + episode)
-        action, done = np.zeros(2, np.float32), False
-        while True:
-            frames.append(obs["pixels"][-3:])
-            qpos.append(env.unwrapped.physics.data.qpos.copy())
-            if done:
-                break
-            action = push_policy(rng, action, sim_state(env))
-            obs, _, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
+        run_episode(env, actor, seed=seed * 100_003 + episode, on_step=on_step)
+        frames.append(last[0].next_obs["pixels"][-3:])  # the frame after the last decision, and its configuration
+        qpos.append(env.unwrapped.physics.data.qpos.copy())
     env.close()
     return np.stack(frames), np.stack(qpos)
 
@@ -106,15 +115,16 @@ def main() -> None:
     if args.n <= HELD_OUT:
         raise SystemExit(f"--n {args.n} leaves nothing to train on: pass more than {HELD_OUT}")
     qpos = random_scenes(args.n, np.random.default_rng(args.seed))
-    frames = render_scenes(qpos)
     source = f"{args.n} random scenes ({args.n - HELD_OUT} to train on, {HELD_OUT} held out)"
     if args.episodes:  # the held-out rows stay random scenes; the training rows become episode frames
         train_frames, train_qpos = push_episode_frames(args.episodes, args.seed + 1)
-        frames = np.concatenate([train_frames, frames[-HELD_OUT:]])
         qpos = np.concatenate([train_qpos, qpos[-HELD_OUT:]])
+        frames = np.concatenate([train_frames, render_scenes(qpos[-HELD_OUT:])])  # only the scenes used
         source = (
             f"{len(train_frames)} frames of {args.episodes} push-policy episodes, {HELD_OUT} random scenes held out"
         )
+    else:
+        frames = render_scenes(qpos)
     print(f"{source}; PixelTrunk(channels={args.channels}, depth={args.depth}) + 256-unit head, batch 128, Adam 1e-3")
     print("| step | seconds | block x | block y | cos(angle) | sin(angle) |")
     print("|---|---|---|---|---|---|")

@@ -15,6 +15,16 @@ from world_model.config import WorldModelConfig
 from world_model.layers import latent_norm, mlp
 
 
+def _stem(in_channels: int, channels: int) -> list[nn.Module]:
+    """The 4x4 stride-4 "patchify" convolution every pixel CNN here starts with, and its activation."""
+    return [nn.Conv2d(in_channels, channels, 4, stride=4), nn.ReLU()]
+
+
+def _centred(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [-0.5, 0.5]."""
+    return pixels.float().div_(255.0).sub_(0.5)
+
+
 class PixelTrunk(nn.Module):
     """A lean CNN: a 4x4 stride-4 "patchify" stem, then `depth` 3x3 stride-2 convolutions.
 
@@ -24,7 +34,7 @@ class PixelTrunk(nn.Module):
 
     def __init__(self, in_channels: int, size: int, channels: int, depth: int, *, flatten: bool = True):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 4, stride=4), nn.ReLU()]
+        layers = _stem(in_channels, channels)
         c = channels
         for i in range(depth):
             out = channels * 2 if i == 0 else c
@@ -39,8 +49,7 @@ class PixelTrunk(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """`(B, C, H, W)` uint8 -> features `(B, out_dim)`, or `(B, out_channels, s, s)` unflattened."""
-        x = pixels.float().div_(255.0).sub_(0.5)
-        return self.net(x)
+        return self.net(_centred(pixels))
 
 
 class KeypointTrunk(nn.Module):
@@ -57,7 +66,7 @@ class KeypointTrunk(nn.Module):
 
     def __init__(self, in_channels: int, size: int, channels: int, depth: int, keypoints: int):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 4, stride=4), nn.ReLU()]
+        layers = _stem(in_channels, channels)
         for _ in range(depth):
             layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
         layers.append(nn.Conv2d(channels, keypoints, 1))
@@ -71,7 +80,7 @@ class KeypointTrunk(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """`(B, C, H, W)` uint8 -> keypoints `(B, 2K)`: (x, y) of each keypoint in [-1, 1], keypoint-major."""
-        maps = self.net(pixels.float().div(255.0).sub(0.5)).flatten(2)  # (B, K, side * side)
+        maps = self.net(_centred(pixels)).flatten(2)  # (B, K, side * side)
         weights = torch.softmax(maps * self.log_temperature.exp(), dim=-1)
         return (weights @ self.grid).flatten(1)  # (B, K, 2) -> (B, 2K)
 
