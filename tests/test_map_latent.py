@@ -73,7 +73,7 @@ def test_map_anti_collapse_sees_locations_as_samples():
 
 
 def test_map_config_errors_name_the_fix():
-    with pytest.raises(ValueError, match="latent_dim = map_channels"):
+    with pytest.raises(ValueError, match="latent_dim = state_latent \\+ map_channels"):
         preset("tiny", map_channels=4, latent_dim=40)
     with pytest.raises(ValueError, match="set latent_dim=64"):
         WorldModel(PIXELS, A, preset("tiny", map_channels=4, latent_dim=4 * 64))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from world_model import Batch, WorldModel, preset
+from world_model.regularisers import vicreg
 
 torch.set_num_threads(1)
 A, K = 2, 4
@@ -56,5 +57,51 @@ def test_split_config_errors_name_the_fix():
         preset("tiny", state_latent=16)
     with pytest.raises(ValueError, match="needs state and pixel observations"):
         WorldModel({"pixels": (3, 32, 32)}, A, preset("tiny", state_latent=K))
-    with pytest.raises(ValueError, match="vector latent"):
-        preset("tiny", state_latent=K, map_channels=4, latent_dim=64)
+    with pytest.raises(ValueError, match="needs map_predictor=mlp"):
+        preset("tiny", state_latent=K, map_channels=4, latent_dim=K + 64)
+    with pytest.raises(ValueError, match="latent_dim = state_latent"):
+        preset("tiny", state_latent=K, map_channels=4, latent_dim=64, map_predictor="mlp")
+    with pytest.raises(ValueError, match="needs state and pixel observations"):
+        WorldModel({"pixels": (3, 32, 32)}, A, _map_cfg())
+
+
+def _map_cfg(**overrides):
+    # tiny preset at 32x32: a 4x4 map of 4 channels beside the K state dimensions
+    return preset("tiny", state_latent=K, map_channels=4, latent_dim=K + 64, map_predictor="mlp", **overrides)
+
+
+def test_state_beside_a_map_latent():
+    torch.manual_seed(0)  # (a location of tiny spread at initialisation would show LayerNorm's epsilon)
+    wm = WorldModel(SHAPES, A, _map_cfg())
+    obs = _obs(5)
+    z = wm.encode(obs)
+    assert z.shape == (5, K + 64)
+    state, locations = z[:, :K], z[:, K:].view(5, 16, 4)  # location-major map: (B, L, C)
+    torch.testing.assert_close(state.var(1, unbiased=False), torch.ones(5), atol=1e-2, rtol=0)
+    torch.testing.assert_close(locations.mean(2), torch.zeros(5, 16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(locations.var(2, unbiased=False), torch.ones(5, 16), atol=1e-2, rtol=0)
+    other_state = wm.encode({**obs, "state": obs["state"] + 1.0})
+    torch.testing.assert_close(other_state[:, K:], z[:, K:])  # the map ignores the state
+    assert not torch.allclose(other_state[:, :K], z[:, :K])
+    z1 = wm.predict(z, torch.rand(5, A))  # the predictor keeps both normalisations
+    torch.testing.assert_close(z1[:, K:].view(5, 16, 4).var(2, unbiased=False), torch.ones(5, 16), atol=1e-2, rtol=0)
+
+
+def test_map_and_state_parts_each_get_their_anti_collapse_term():
+    torch.manual_seed(0)
+    cfg = _map_cfg(history=2, anti_collapse="vicreg", inverse_dims=K, inverse_dynamics=1.0)
+    wm = WorldModel(SHAPES, A, cfg)
+    obs = _obs(4 * 6)
+    batch = Batch({k: v.view(4, 6, *v.shape[1:]) for k, v in obs.items()}, torch.rand(3, 6, A) * 2 - 1)
+    loss, metrics = wm.loss(batch)
+    assert torch.isfinite(loss) and {"anti_collapse", "state_anti_collapse", "state_vicreg_var"} <= set(metrics)
+    loss.backward()
+    assert all(p.grad is not None for p in wm.encoder.parameters())
+    # The state part's frames are samples of K numbers; the map's locations samples of C = 4 numbers.
+    z = torch.randn(24, K + 64)
+    metrics = {}
+    term = wm._anti_collapse(z, None, lambda x: x, metrics)
+    kw = dict(std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight)
+    state, locations = vicreg(z[:, :K], **kw)[0], vicreg(z[:, K:].reshape(-1, 4), **kw)[0]
+    torch.testing.assert_close(term, cfg.anti_collapse_weight * (state + locations))
+    assert metrics["state_anti_collapse"] == pytest.approx(state.item())

@@ -60,9 +60,10 @@ class WorldModelConfig:
         num_values: size of the value ensemble (0 disables it).
         num_bins, vmin, vmax: two-hot bins in symlog space for reward and value.
         probe_size: side of the probe decoder's image (0 disables it); trained on detached latents.
-        map_channels: C > 0 makes the latent a feature map (pixels only): the pixel encoder's last
-            feature map, mapped to C channels per location (normalised per location with layernorm), flattened
-            location-major (each location's C numbers together) to `latent_dim = C * side * side` (side:
+        map_channels: C > 0 makes the latent (its pixel part with `state_latent`) a feature map: the pixel
+            encoder's last feature map, mapped to C channels per location (normalised per location with
+            layernorm), flattened location-major (each location's C numbers together) to
+            `latent_dim = C * side * side` (side:
             the encoder's output side, e.g. 8 for 64x64 pixels and `cnn_depth=1`); the anti-collapse term
             sees each location's C-vector as a sample. The goal energy (L2 on the flat latent) is thus a
             sum over locations, and an object counts by the area it covers, as with DINO-WM's patches.
@@ -76,7 +77,8 @@ class WorldModelConfig:
             normalised on its own. With `inverse_dims=k` the inverse-dynamics term then reads the state's
             part only, so it cannot pull the pixels' part toward what the actions move (on `goal/push-t`
             with `obs=proprio+pixels`: the pusher is the state, and the pixels' part is left to the block).
-            The goal energy weighs the parts by their sizes. 0: one fused head.
+            The goal energy weighs the parts by their sizes. With `map_channels` (and `map_predictor=mlp`)
+            the pixels' part is the feature map: `latent_dim = k + C * side * side`. 0: one fused head.
         state_prediction_weight: with `state_latent`, the weight of the state part's dimensions in the
             latent prediction loss (the pixels' part weighs 1). On `goal/push-t` the state is the pusher,
             whose path the block deflects (by 0.06 of its 0.10 units in 4 decisions at the median, under
@@ -153,17 +155,19 @@ class WorldModelConfig:
             raise ValueError(f"map_channels={self.map_channels} must be >= 0 (0: a vector latent)")
         if self.map_channels:
             side = map_side(self)
-            if self.latent_dim != self.map_channels * side * side:
+            if self.latent_dim != self.state_latent + self.map_channels * side * side:
                 raise ValueError(
-                    f"map_channels={self.map_channels} needs latent_dim = map_channels * side * side (side: the "
-                    f"encoder's output side), got latent_dim={self.latent_dim}"
+                    f"map_channels={self.map_channels} needs latent_dim = state_latent + map_channels * side * side "
+                    f"(side: the encoder's output side), got latent_dim={self.latent_dim}"
                 )
             if self.latent_norm == "simnorm":
                 raise ValueError("map_channels needs latent_norm=layernorm or none (SimNorm groups are not locations)")
         if not 0 <= self.state_latent < self.latent_dim:
             raise ValueError(f"state_latent={self.state_latent} must be in [0, latent_dim={self.latent_dim}); 0 fuses")
-        if self.state_latent and self.map_channels:
-            raise ValueError("state_latent needs a vector latent (map_channels=0)")
+        if self.state_latent and self.map_channels and self.map_predictor != "mlp":
+            raise ValueError(
+                "state_latent with a map latent needs map_predictor=mlp (the convolutional predictor sees the map only)"
+            )
         if self.state_latent and self.latent_norm == "simnorm" and self.state_latent % self.simnorm_group:
             raise ValueError(f"state_latent={self.state_latent} must be a multiple of simnorm_group")
         if self.state_prediction_weight < 0 or (self.state_prediction_weight != 1.0 and not self.state_latent):
@@ -199,4 +203,4 @@ def preset(name: str, **overrides) -> WorldModelConfig:
 
 def map_side(cfg: WorldModelConfig) -> int:
     """Side of the latent feature map (0 for a vector latent)."""
-    return math.isqrt(cfg.latent_dim // cfg.map_channels) if cfg.map_channels else 0
+    return math.isqrt((cfg.latent_dim - cfg.state_latent) // cfg.map_channels) if cfg.map_channels else 0

@@ -100,7 +100,7 @@ class Encoder(nn.Module):
     C channels together: the channels-last layout the predictor's convolutions run fastest in), each
     location normalised on its own when `latent_norm="layernorm"`. With `cfg.state_latent` k > 0 (state and
     pixels) the state's features get their own head to the latent's k leading dimensions and the pixels'
-    the rest, each part normalised on its own.
+    the rest (a vector, or the feature map with `map_channels`), each part normalised on its own.
 
     Args:
         obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
@@ -155,26 +155,36 @@ class Encoder(nn.Module):
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, split=k)
 
     def _build_map(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
-        if self.keys != ("pixels",):
-            raise ValueError(f"map_channels={cfg.map_channels} needs pixel observations only, got {list(self.keys)}")
+        k = cfg.state_latent
+        if self.keys != (("pixels", "state") if k else ("pixels",)):
+            wanted = "state and pixel observations" if k else "pixel observations only"
+            keys = list(self.keys)
+            raise ValueError(f"map_channels={cfg.map_channels} with state_latent={k} needs {wanted}, got {keys}")
         c, h, w = obs_shapes["pixels"]
         if h != w:
             raise ValueError(f"pixel observations must be square, got {h}x{w}")
         self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth, flatten=False)
         side = self.pixel_net.out_side
-        if cfg.latent_dim != cfg.map_channels * side * side:
+        if cfg.latent_dim != k + cfg.map_channels * side * side:
+            want = k + cfg.map_channels * side * side
             raise ValueError(
-                f"{h}x{w} pixels with cnn_depth={cfg.cnn_depth} give a {side}x{side} map: set "
-                f"latent_dim={cfg.map_channels * side * side} (map_channels * {side * side}), got {cfg.latent_dim}"
+                f"{h}x{w} pixels with cnn_depth={cfg.cnn_depth} give a {side}x{side} map: set latent_dim="
+                f"{want} (state_latent + map_channels * {side * side}), got {cfg.latent_dim}"
             )
+        if k:
+            self.state_net = mlp(obs_shapes["state"][0], cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
+            self.state_head = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, k))
         self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(self.pixel_net.out_channels, cfg.map_channels, 1))
-        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels)
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels, k)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """obs (see module docstring) -> z `(B, D)`."""
         if self.map_channels:
             maps = self.head(self.pixel_net(obs["pixels"]))  # (B, C, s, s)
-            return self.norm(maps.permute(0, 2, 3, 1).flatten(1))  # (B, s * s * C), location-major
+            z = maps.permute(0, 2, 3, 1).flatten(1)  # (B, s * s * C), location-major
+            if self.split:
+                z = torch.cat([self.state_head(self.state_net(obs["state"])), z], dim=-1)  # (B, k + s * s * C)
+            return self.norm(z)
         if self.split:
             state = self.state_head(self.state_net(obs["state"]))  # (B, k)
             return self.norm(torch.cat([state, self.head(self.pixel_net(obs["pixels"]))], dim=-1))

@@ -43,26 +43,29 @@ class SplitNorm(nn.Module):
     """LayerNorm (no affine) over the leading `split` dimensions and over the rest, each on its own.
 
     `(..., D) -> (..., D)`: for a latent made of two parts (the state's and the pixels'), so that neither
-    part's scale depends on the other's and an L2 distance weighs each by its number of dimensions.
+    part's scale depends on the other's and an L2 distance weighs each by its number of dimensions. With
+    `map_channels` C > 0 the rest is a flat, location-major feature map, normalised per location (`MapNorm`).
     """
 
-    def __init__(self, split: int):
+    def __init__(self, split: int, map_channels: int = 0):
         super().__init__()
         self.split = split
+        self.tail_norm = MapNorm(map_channels) if map_channels else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         k = self.split
         head, tail = z[..., :k], z[..., k:]
-        return torch.cat([F.layer_norm(head, (k,)), F.layer_norm(tail, (tail.shape[-1],))], dim=-1)
+        tail = self.tail_norm(tail) if self.tail_norm is not None else F.layer_norm(tail, (tail.shape[-1],))
+        return torch.cat([F.layer_norm(head, (k,)), tail], dim=-1)
 
 
 def latent_norm(kind: str, dim: int, group: int, map_channels: int = 0, split: int = 0) -> nn.Module:
     """The normalisation applied to every latent the model emits (per location for a feature map, per
     part for a latent split into `split` state dimensions and the pixels' rest)."""
+    if kind == "layernorm" and split:
+        return SplitNorm(split, map_channels)
     if kind == "layernorm" and map_channels:
         return MapNorm(map_channels)
-    if kind == "layernorm" and split:
-        return SplitNorm(split)
     if kind == "simnorm":
         return SimNorm(group)
     if kind == "layernorm":

@@ -202,18 +202,28 @@ class WorldModel(nn.Module):
         cfg = self.cfg
         if cfg.anti_collapse == "none":
             return z.new_zeros(())
+        if cfg.map_channels and cfg.state_latent:  # the state part as one sample, the map's locations as others
+            k = cfg.state_latent
+            state_term = self._anti_collapse_part(z[..., :k].reshape(-1, k), generator, sync, metrics, "state_")
+            locations = z[..., k:].reshape(-1, cfg.map_channels)  # (N * L, C)
+            return state_term + self._anti_collapse_part(locations, generator, sync, metrics)
         if cfg.map_channels:  # each location's C-vector is a sample: (N, L * C) -> (N * L, C)
             z = z.reshape(-1, cfg.map_channels)
+        return self._anti_collapse_part(z, generator, sync, metrics)
+
+    def _anti_collapse_part(self, z, generator, sync, metrics, prefix: str = "") -> torch.Tensor:
+        """The weighted anti-collapse term of samples `(N, d)`; its statistics go to `metrics` under `prefix`."""
+        cfg = self.cfg
         if cfg.anti_collapse == "vicreg":
             term, stats = vicreg(z, std_target=cfg.vicreg_std_target, cov_weight=cfg.vicreg_cov_weight, sync=sync)
         else:
             term, stats = self._sigreg(z, generator, sync)
-        metrics.update(stats)
-        metrics["anti_collapse"] = term.item()
+        metrics.update({prefix + name: value for name, value in stats.items()})
+        metrics[prefix + "anti_collapse"] = term.item()
         total = cfg.anti_collapse_weight * term
         if cfg.sigreg_weight:  # SIGReg beside VICReg
             extra, stats = self._sigreg(z, generator, sync)
-            metrics.update(stats)
+            metrics.update({prefix + name: value for name, value in stats.items()})
             total = total + cfg.sigreg_weight * extra
         return total
 
