@@ -69,11 +69,13 @@ def load_agent(
     horizon: int | None = None,
     energy_steps: str | None = None,
     waypoints: bool | None = None,
+    state_weight: float | None = None,
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
-    `horizon` every planner's horizon (decisions), and `energy_steps` the goal energy's `final`/`all`;
+    `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`, and
+    `state_weight` the weight of a split latent's state part in it;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -90,7 +92,7 @@ def load_agent(
         )
     elif payload["kind"] == "goal":
         cfg = from_dict(GoalAgentConfig, payload["agent_config"])
-        cfg = with_planning(cfg, planner=planner, horizon=horizon, energy_steps=energy_steps)
+        cfg = with_planning(cfg, planner=planner, horizon=horizon, energy_steps=energy_steps, state_weight=state_weight)
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         graph = None
         if waypoints is not False and "memory" in payload:
@@ -99,9 +101,10 @@ def load_agent(
         agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
-    if payload["kind"] != "goal" and (planner, horizon, energy_steps, waypoints) != (None, None, None, None):
+    planning = (planner, horizon, energy_steps, waypoints, state_weight)
+    if payload["kind"] != "goal" and planning != (None,) * len(planning):
         raise ValueError(
-            "planner=, horizon=, energy_steps= and waypoints= apply to goal-reaching checkpoints; "
+            "planner=, horizon=, energy_steps=, waypoints= and state_weight= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     agent.load_state_dict(payload["agent"])
@@ -127,9 +130,15 @@ def check_env_shapes(path, shapes: dict, space) -> None:
 
 
 def with_planning(
-    cfg: GoalAgentConfig, *, planner: str | None = None, horizon: int | None = None, energy_steps: str | None = None
+    cfg: GoalAgentConfig,
+    *,
+    planner: str | None = None,
+    horizon: int | None = None,
+    energy_steps: str | None = None,
+    state_weight: float | None = None,
 ) -> GoalAgentConfig:
-    """`cfg` with another planner, planning horizon or goal-energy steps (None keeps the saved one)."""
+    """`cfg` with another planner, planning horizon, goal-energy steps or state-part weight (None keeps the
+    saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -141,4 +150,6 @@ def with_planning(
         )
     if energy_steps is not None:
         cfg = dataclasses.replace(cfg, steps=energy_steps)
+    if state_weight is not None:
+        cfg = dataclasses.replace(cfg, state_weight=state_weight)
     return cfg

@@ -124,6 +124,9 @@ class GoalAgentConfig:
             most this quantile of the distances the data covers in `landmark_steps` steps.
         join_quantile: observations of different moments are joined in the graph when their squared
             distance is at most this quantile of the data's one-step distances.
+        state_weight: the weight of a split latent's state part (`state_latent`, the leading dimensions)
+            in the goal energy; the pixels' part weighs 1. On `goal/push-t` the state is the pusher, and a
+            weight above 1 lets where the pusher should be outweigh what the pixels' part says about it.
     """
 
     inputs: str = "pixels"
@@ -158,6 +161,11 @@ class GoalAgentConfig:
     batch_size: int = 128
     lr: float = 1e-3
     grad_clip: float = 10.0
+    state_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.state_weight < 0:
+            raise ValueError(f"agent.state_weight={self.state_weight}: must be >= 0 (1 weighs every dimension alike)")
 
 
 def from_dict(cls, data: dict):

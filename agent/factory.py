@@ -53,9 +53,24 @@ def build_planner(cfg: GoalAgentConfig):
 def build_goal_agent(
     cfg: GoalAgentConfig, model: WorldModel, action_dim: int, *, generator, waypoints: LandmarkGraph | None = None
 ) -> MPCAgent:
-    objective = GoalEnergy(cfg.metric, cfg.steps)
+    objective = GoalEnergy(cfg.metric, cfg.steps, _goal_weights(cfg, model))
     mpc = MPCConfig(execute=cfg.execute)
     return MPCAgent(model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints)
+
+
+def _goal_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | None:
+    """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part, 1 elsewhere."""
+    if cfg.state_weight == 1.0:
+        return None
+    k = model.cfg.state_latent
+    if not k:
+        raise ValueError(
+            f"agent.state_weight={cfg.state_weight} weighs the state part of a split latent, and this model has "
+            "none: train it with agent.model.overrides.state_latent=k, or leave state_weight at 1"
+        )
+    weights = torch.ones(model.cfg.latent_dim, device=next(model.parameters()).device)
+    weights[:k] = cfg.state_weight
+    return weights
 
 
 def make_generator(device, seed: int) -> torch.Generator:

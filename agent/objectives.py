@@ -19,22 +19,24 @@ class GoalEnergy:
     Args:
         metric: `l2` (squared Euclidean, as DINO-WM), `l1` (as V-JEPA 2-AC) or `cosine` (1 - cos).
         steps: `final` (the last predicted latent) or `all` (mean over predicted steps 1..H).
+        weights: `(D,)` per-dimension weights of the `l2` or `l1` terms (None: all 1).
     """
 
-    def __init__(self, metric: str = "l2", steps: str = "final"):
+    def __init__(self, metric: str = "l2", steps: str = "final", weights: torch.Tensor | None = None):
         if metric not in ("l1", "l2", "cosine"):
             raise ValueError(f"goal metric {metric!r}; choose l1, l2 or cosine")
         if steps not in ("final", "all"):
             raise ValueError(f"goal steps {steps!r}; choose final or all")
-        self.metric, self.steps = metric, steps
+        if weights is not None and metric == "cosine":
+            raise ValueError("per-dimension goal weights apply to the l2 and l1 metrics, not cosine")
+        self.metric, self.steps, self.weights = metric, steps, weights
 
     def distance(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """`(..., N, D)` against `(N, D)` -> `(..., N)`."""
-        if self.metric == "l2":
-            return (z - goal).pow(2).sum(-1)
-        if self.metric == "l1":
-            return (z - goal).abs().sum(-1)
-        return 1 - F.cosine_similarity(z, goal.expand_as(z), dim=-1)
+        if self.metric == "cosine":
+            return 1 - F.cosine_similarity(z, goal.expand_as(z), dim=-1)
+        terms = (z - goal).pow(2) if self.metric == "l2" else (z - goal).abs()
+        return (terms if self.weights is None else terms * self.weights).sum(-1)
 
     def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
         if goal is None:

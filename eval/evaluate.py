@@ -46,6 +46,7 @@ class EvalConfig:
     horizon: int | None = None
     energy_steps: str | None = None
     waypoints: bool | None = None
+    state_weight: float | None = None
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -74,6 +75,7 @@ class Job:
     size: int = 64
     action_repeat: int | None = None
     waypoints: bool | None = None
+    state_weight: float | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -117,9 +119,11 @@ def run_job(job: Job) -> dict:
     # The checkpoint's modification time is part of the key: training rewrites the same file between
     # evaluations, and the worker must plan with the new one.
     stamp = os.stat(job.checkpoint).st_mtime_ns if job.checkpoint else None
-    agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, job.horizon, job.energy_steps, job.waypoints)
+    planning = dict(
+        horizon=job.horizon, energy_steps=job.energy_steps, waypoints=job.waypoints, state_weight=job.state_weight
+    )
+    agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, *planning.values())
     if _AGENT.get("key") != agent_key:
-        planning = dict(horizon=job.horizon, energy_steps=job.energy_steps, waypoints=job.waypoints)
         _AGENT.update(key=agent_key, agent=make_agent(job.checkpoint, env, seed, job.planner, **planning))
     agent = _AGENT["agent"]
     reseed(agent, seed)
@@ -174,6 +178,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         cfg.horizon,
                         cfg.energy_steps,
                         waypoints=cfg.waypoints,
+                        state_weight=cfg.state_weight,
                     )
                 )
     return jobs

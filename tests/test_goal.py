@@ -83,6 +83,8 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert load_agent(RunDir(tmp_path).checkpoint, env, seed=7, waypoints=False).waypoints is None
     longer = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, horizon=9, energy_steps="final")
     assert longer.planner.cfg.horizon == 9 and longer.objective.steps == "final"
+    with pytest.raises(ValueError, match="state_latent=k, or leave state_weight at 1"):  # a fused latent
+        load_agent(RunDir(tmp_path).checkpoint, env, seed=7, state_weight=4.0)
     assert len(longer.act(obs)) == 2 and longer._plan.shape[0] in (8, 9)
     env.close()
     # An environment that does not serve the model's inputs is refused by name, not by a matmul error.

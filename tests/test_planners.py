@@ -252,3 +252,24 @@ def test_mppi_unscored_plan_is_the_same_plan_with_one_rollout_fewer():
     scored, unscored = results
     torch.testing.assert_close(scored.actions, unscored.actions)
     assert unscored.energy.item() == pytest.approx(scored.energy.item(), abs=0.01)
+
+
+def test_goal_energy_weighs_dimensions_and_a_split_latents_state_part():
+    z, goal = torch.tensor([[[1.0, 2.0, 3.0]]]), torch.zeros(1, 3)  # (H+1=1, N=1, D=3)
+    weighted = GoalEnergy("l2", "final", weights=torch.tensor([4.0, 1.0, 1.0]))
+    assert weighted(z, None, goal).item() == pytest.approx(4 * 1 + 4 + 9)
+    assert GoalEnergy("l1", "final", weights=torch.tensor([0.0, 1.0, 1.0]))(z, None, goal).item() == 5.0
+    with pytest.raises(ValueError, match="not cosine"):
+        GoalEnergy("cosine", weights=torch.ones(3))
+    from agent.config import GoalAgentConfig, ModelConfig
+    from agent.factory import build_goal_agent
+    from world_model import WorldModel, preset
+
+    shapes = {"state": (2,), "pixels": (3, 32, 32)}
+    model = WorldModel(shapes, 2, preset("tiny", state_latent=4))
+    cfg = GoalAgentConfig(inputs="state+pixels", model=ModelConfig(size="tiny"), state_weight=3.0)
+    agent = build_goal_agent(cfg, model, 2, generator=torch.Generator())
+    assert agent.objective.weights.tolist() == [3.0] * 4 + [1.0] * 12
+    assert build_goal_agent(GoalAgentConfig(), model, 2, generator=torch.Generator()).objective.weights is None
+    with pytest.raises(ValueError, match="state_weight"):
+        GoalAgentConfig(state_weight=-1.0)
