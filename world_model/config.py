@@ -63,11 +63,12 @@ class WorldModelConfig:
         map_channels: C > 0 makes the latent (its pixel part with `state_latent`) a feature map: the pixel
             encoder's last feature map, mapped to C channels per location (normalised per location with
             layernorm), flattened location-major (each location's C numbers together) to
-            `latent_dim = C * side * side` (side:
-            the encoder's output side, e.g. 8 for 64x64 pixels and `cnn_depth=1`); the anti-collapse term
-            sees each location's C-vector as a sample. The goal energy (L2 on the flat latent) is thus a
-            sum over locations, and an object counts by the area it covers, as with DINO-WM's patches.
-            0: a vector latent.
+            `latent_dim = C * side * side` (side: the encoder's output side, e.g. 8 for 64x64 pixels and
+            `cnn_depth=1`); the anti-collapse term sees each location's C-vector as a sample. The goal
+            energy (L2 on the flat latent) is thus a sum over locations, and an object counts by the area
+            it covers, as with DINO-WM's patches. 0: a vector latent. On `goal/push-t` beside the pusher's
+            state part (8x8x8) a 15-degree turn costs about what a 0.03 move does, as success asks, but
+            the pusher's cells make its energy lumpy and plans end in a corner (twenty-second session).
         map_predictor: with `map_channels`, `conv` (a small CNN over the map: local, like the encoder;
             ~25x the MLP's cost per call at 8x8x8 and 32 hidden channels) or `mlp` (the usual MLP over the
             flat map, `hidden_dim` wide: global, ~3x cheaper than the CNN at hidden 256).
