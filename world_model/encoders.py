@@ -130,7 +130,7 @@ class Encoder(nn.Module):
         """The state MLP and/or the pixel CNN; returns their features' total width."""
         features = 0
         if "state" in obs_shapes:
-            self.state_net = mlp(obs_shapes["state"][0], cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
+            self.state_net = _state_net(obs_shapes["state"][0], cfg)
             features += cfg.hidden_dim
         if "pixels" in obs_shapes:
             c, h, w = obs_shapes["pixels"]
@@ -146,7 +146,7 @@ class Encoder(nn.Module):
             raise ValueError(f"state_latent={cfg.state_latent} needs state and pixel observations, got {keys}")
         self._build_parts(obs_shapes, cfg)
         k = cfg.state_latent
-        self.state_head = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, k))
+        self.state_head = _state_head(cfg)
         # Linear on keypoints: the pixel part is an affine image of the points, so its rank is the points'.
         # Points on a rigid body span its x, y, cos and sin of its angle at most, so the anti-collapse term's
         # pull for rank beyond positions is met by points on different parts of it (an orientation).
@@ -165,15 +165,15 @@ class Encoder(nn.Module):
             raise ValueError(f"pixel observations must be square, got {h}x{w}")
         self.pixel_net = PixelTrunk(c * cfg.frame_stack, h, cfg.cnn_channels, cfg.cnn_depth, flatten=False)
         side = self.pixel_net.out_side
-        if cfg.latent_dim != k + cfg.map_channels * side * side:
-            want = k + cfg.map_channels * side * side
+        want = k + cfg.map_channels * side * side
+        if cfg.latent_dim != want:
             raise ValueError(
                 f"{h}x{w} pixels with cnn_depth={cfg.cnn_depth} give a {side}x{side} map: set latent_dim="
                 f"{want} (state_latent + map_channels * {side * side}), got {cfg.latent_dim}"
             )
         if k:
-            self.state_net = mlp(obs_shapes["state"][0], cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
-            self.state_head = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, k))
+            self.state_net = _state_net(obs_shapes["state"][0], cfg)
+            self.state_head = _state_head(cfg)
         self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(self.pixel_net.out_channels, cfg.map_channels, 1))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels, k)
 
@@ -183,11 +183,10 @@ class Encoder(nn.Module):
             maps = self.head(self.pixel_net(obs["pixels"]))  # (B, C, s, s)
             z = maps.permute(0, 2, 3, 1).flatten(1)  # (B, s * s * C), location-major
             if self.split:
-                z = torch.cat([self.state_head(self.state_net(obs["state"])), z], dim=-1)  # (B, k + s * s * C)
+                z = torch.cat([self._state_part(obs), z], dim=-1)  # (B, k + s * s * C)
             return self.norm(z)
         if self.split:
-            state = self.state_head(self.state_net(obs["state"]))  # (B, k)
-            return self.norm(torch.cat([state, self.head(self.pixel_net(obs["pixels"]))], dim=-1))
+            return self.norm(torch.cat([self._state_part(obs), self.head(self.pixel_net(obs["pixels"]))], dim=-1))
         parts = []
         if "state" in self.keys:
             parts.append(self.state_net(obs["state"]))
@@ -195,6 +194,20 @@ class Encoder(nn.Module):
             parts.append(self.pixel_net(obs["pixels"]))
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
         return self.norm(self.head(x))
+
+    def _state_part(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A split latent's state part before normalisation: `(B, S)` state -> `(B, k)`."""
+        return self.state_head(self.state_net(obs["state"]))
+
+
+def _state_net(state_dim: int, cfg: WorldModelConfig) -> nn.Module:
+    """The state MLP: `(B, S)` -> features `(B, hidden_dim)`."""
+    return mlp(state_dim, cfg.hidden_dim, cfg.hidden_dim, cfg.mlp_layers - 1)
+
+
+def _state_head(cfg: WorldModelConfig) -> nn.Module:
+    """The state features' own head to a split latent's `cfg.state_latent` leading dimensions."""
+    return nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, cfg.state_latent))
 
 
 def stack_frames(pixels: torch.Tensor, k: int) -> torch.Tensor:
