@@ -59,10 +59,13 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def scene_encoder(checkpoint: str, obs: str):
-    """`(env, encode, model)`: `encode(qpos)` renders the scene at `qpos` and returns the checkpoint's
-    model's latent `(D,)` and the frame `(3, H, W)` in [0, 1]."""
-    env = make_env("goal/push-t", obs=obs)
+TASKS = ("goal/push-t", "goal/push-t-block")
+
+
+def scene_encoder(checkpoint: str, obs: str, task: str = "goal/push-t"):
+    """`(env, encode, model)`: `encode(qpos)` renders the scene at `qpos` in `task` (`TASKS`) and returns
+    the checkpoint's model's latent `(D,)` and the frame `(3, H, W)` in [0, 1]."""
+    env = make_env(task, obs=obs)
     agent = load_agent(checkpoint, env)
     inner = env.unwrapped
 
@@ -74,10 +77,12 @@ def scene_encoder(checkpoint: str, obs: str):
     return env, encode, agent.model
 
 
-def energies(checkpoint: str, pairs: int, obs: str = "pixels") -> dict[str, list[tuple[float, float, float]]]:
+def energies(
+    checkpoint: str, pairs: int, obs: str = "pixels", task: str = "goal/push-t"
+) -> dict[str, list[tuple[float, float, float]]]:
     """`{perturbation: [(latent L2 energy, pixel L2, the latent's state part of the energy) per pair]}`, with
     the start configuration as `start`."""
-    env, encode, model = scene_encoder(checkpoint, obs)
+    env, encode, model = scene_encoder(checkpoint, obs, task)
     k = model.cfg.state_latent
     inner = env.unwrapped
     rows: dict[str, list[tuple[float, float, float]]] = {}
@@ -96,10 +101,12 @@ def energies(checkpoint: str, pairs: int, obs: str = "pixels") -> dict[str, list
     return rows
 
 
-def pusher_grid(checkpoint: str, seed: int, side: int = 9, obs: str = "pixels") -> tuple[np.ndarray, np.ndarray, float]:
+def pusher_grid(
+    checkpoint: str, seed: int, side: int = 9, obs: str = "pixels", task: str = "goal/push-t"
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Latent and pixel energies `(side, side)` (rows from the arena's top) with the pusher on a grid and
     the block at the pair's start, and the start configuration's latent energy."""
-    env, encode, _ = scene_encoder(checkpoint, obs)
+    env, encode, _ = scene_encoder(checkpoint, obs, task)
     inner = env.unwrapped
     with torch.no_grad():
         env.reset(seed=seed)
@@ -118,8 +125,8 @@ def pusher_grid(checkpoint: str, seed: int, side: int = 9, obs: str = "pixels") 
     return latent, pixels, at_start
 
 
-def _print_grid(checkpoint: str, seed: int, obs: str) -> None:
-    latent, pixels, at_start = pusher_grid(checkpoint, seed, obs=obs)
+def _print_grid(checkpoint: str, seed: int, obs: str, task: str) -> None:
+    latent, pixels, at_start = pusher_grid(checkpoint, seed, obs=obs, task=task)
     print(f"checkpoint: {checkpoint}; pair of seed {seed}; latent energy at the start {at_start:.1f}")
     for name, grid in (("latent L2 energy", latent), ("pixel L2", pixels)):
         print(
@@ -136,17 +143,18 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="the evaluation's seeded pairs 0..pairs-1")
     parser.add_argument("--grid", type=int, default=None, metavar="SEED", help="the pusher grid of this pair")
     parser.add_argument("--obs", default="pixels", help="the observations the model reads, e.g. proprio+pixels")
+    parser.add_argument("--task", default=TASKS[0], choices=TASKS, help="the task the model was trained on")
     args = parser.parse_args()
     if args.grid is not None:
-        _print_grid(args.checkpoint, args.grid, args.obs)
+        _print_grid(args.checkpoint, args.grid, args.obs, args.task)
         return
-    print(f"checkpoint: {args.checkpoint}; pairs 0-{args.pairs - 1}")
+    print(f"checkpoint: {args.checkpoint}; {args.task}, pairs 0-{args.pairs - 1}")
     print(
         "| configuration (from the goal's) | mean L2 energy to the goal latent | median | mean pixel L2 "
         "| of the energy, the state part's |"
     )
     print("|---|---|---|---|---|")
-    for name, values in energies(args.checkpoint, args.pairs, args.obs).items():
+    for name, values in energies(args.checkpoint, args.pairs, args.obs, args.task).items():
         latent, pixels, state = np.array(values).T
         print(f"| {name} | {latent.mean():.1f} | {np.median(latent):.1f} | {pixels.mean():.1f} | {state.mean():.1f} |")
 

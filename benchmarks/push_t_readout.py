@@ -29,7 +29,7 @@ configure_gl()  # before anything imports mujoco
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.push_t_landscape import scene_encoder  # noqa: E402
+from benchmarks.push_t_landscape import TASKS, scene_encoder  # noqa: E402
 from envs.tasks.push_t import CLEARANCE, GOAL_RANGE, PUSHER_RANGE  # noqa: E402
 
 
@@ -46,10 +46,12 @@ def random_scenes(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def encode_scenes(checkpoint: str, obs: str, qpos: np.ndarray, untrained: bool = False) -> tuple[np.ndarray, int]:
-    """Latents `(n, D)` of the scenes and the size of the latent's state part (0: none); `untrained`
-    re-initialises every layer first."""
-    env, encode, model = scene_encoder(checkpoint, obs)
+def encode_scenes(
+    checkpoint: str, obs: str, qpos: np.ndarray, untrained: bool = False, task: str = "goal/push-t"
+) -> tuple[np.ndarray, int]:
+    """Latents `(n, D)` of the scenes rendered in `task` and the size of the latent's state part (0: none);
+    `untrained` re-initialises every layer first."""
+    env, encode, model = scene_encoder(checkpoint, obs, task)
     if untrained:
         torch.manual_seed(0)
         for module in model.modules():
@@ -116,9 +118,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--untrained", action="store_true", help="re-initialise the networks (the control)")
+    parser.add_argument("--task", default=TASKS[0], choices=TASKS, help="the task the model was trained on")
     args = parser.parse_args()
     qpos = random_scenes(args.n, np.random.default_rng(args.seed))
-    z, k = encode_scenes(args.checkpoint, args.obs, qpos, args.untrained)
+    z, k = encode_scenes(args.checkpoint, args.obs, qpos, args.untrained, args.task)
     z = z[:, k:]  # the block is in the pixels' part
     y = np.stack([qpos[:, 0], qpos[:, 1], np.cos(qpos[:, 2]), np.sin(qpos[:, 2])], 1)
     cut = 3 * len(z) // 4
@@ -128,7 +131,7 @@ def main() -> None:
     nonlinear = mlp_r2(z[:cut], y[:cut], z[cut:], y[cut:], args.seed)
     what = " (re-initialised)" if args.untrained else ""
     print(
-        f"checkpoint: {args.checkpoint}{what}; {args.n} random scenes, "
+        f"checkpoint: {args.checkpoint}{what}; {args.task}, {args.n} random scenes, "
         f"readout fitted on {cut}, scored on {args.n - cut}"
     )
     print("| target | held-out R^2, linear | 5 nearest neighbours | MLP |")

@@ -64,6 +64,7 @@ class DMCEnv(gym.Env):
         camera: camera id or name for observations and `render()`.
         render_size: side of `render()` frames (for videos).
         render_quality: `video` (default) or `full` for `render()`; observations always use `fast`.
+        obs_hidden_groups: MuJoCo geom groups that pixel observations leave out (`render()` shows them).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -78,6 +79,7 @@ class DMCEnv(gym.Env):
         camera=0,
         render_size: int = 256,
         render_quality: str = "video",
+        obs_hidden_groups: tuple[int, ...] = (),
     ):
         self._env = dm_env
         self._obs_mode = obs.split("+")
@@ -86,7 +88,7 @@ class DMCEnv(gym.Env):
         self._repeat = action_repeat
         self._camera = camera
         self._render_size = render_size
-        self._renderers = RendererCache(render_quality)
+        self._renderers = RendererCache(render_quality, obs_hidden_groups)
         spec = dm_env.action_spec()
         self._scale = ActionScaler(spec.minimum, spec.maximum)
         self.action_space = unit_action_space(spec.shape[0])

@@ -63,9 +63,11 @@ class FrameRenderer:
         model: a `mujoco.MjModel`.
         height, width: frame size in pixels.
         quality: `fast`, `video` or `full` (see the module docstring).
+        hidden_groups: geom groups left out of the frames (MuJoCo's `geomgroup` visibility), e.g. a
+            body that the observation should not show.
     """
 
-    def __init__(self, model, height: int, width: int, *, quality: str):
+    def __init__(self, model, height: int, width: int, *, quality: str, hidden_groups: tuple[int, ...] = ()):
         if quality not in QUALITIES:
             raise ValueError(f"render quality {quality!r}; choose one of {QUALITIES}")
         import mujoco
@@ -89,10 +91,15 @@ class FrameRenderer:
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         if quality == "fast":
             flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
+        self._option = mujoco.MjvOption()
+        for group in hidden_groups:
+            if not 0 <= group < len(self._option.geomgroup):
+                raise ValueError(f"hidden geom group {group}; MuJoCo's groups are 0-{len(self._option.geomgroup) - 1}")
+            self._option.geomgroup[group] = 0
 
     def render(self, data, camera) -> np.ndarray:
         """One frame `(H, W, 3)` uint8 of `data` seen from `camera` (id, name or `MjvCamera`)."""
-        self._renderer.update_scene(data, camera=camera)
+        self._renderer.update_scene(data, camera=camera, scene_option=self._option)
         return self._renderer.render()
 
     def close(self) -> None:
@@ -100,16 +107,22 @@ class FrameRenderer:
 
 
 class RendererCache:
-    """One `FrameRenderer` per use: `obs` frames at `fast` quality, `render` frames at `render_quality`."""
+    """One `FrameRenderer` per use: `obs` frames at `fast` quality, `render` frames at `render_quality`.
 
-    def __init__(self, render_quality: str):
+    `obs_hidden_groups` are geom groups left out of `obs` frames only: videos still show them.
+    """
+
+    def __init__(self, render_quality: str, obs_hidden_groups: tuple[int, ...] = ()):
         self.render_quality = render_quality
+        self.obs_hidden_groups = tuple(obs_hidden_groups)
         self._renderers: dict[str, FrameRenderer] = {}
 
     def frame(self, kind: str, model, data, size: int, camera) -> np.ndarray:
         if kind not in self._renderers:
-            quality = "fast" if kind == "obs" else self.render_quality
-            self._renderers[kind] = FrameRenderer(model, size, size, quality=quality)
+            obs = kind == "obs"
+            quality = "fast" if obs else self.render_quality
+            hidden = self.obs_hidden_groups if obs else ()
+            self._renderers[kind] = FrameRenderer(model, size, size, quality=quality, hidden_groups=hidden)
         return self._renderers[kind].render(data, camera)
 
     def close(self) -> None:

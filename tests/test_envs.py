@@ -111,6 +111,7 @@ FAR_SHIFT = {
     "goal/reacher": lambda shoulder: shoulder + np.pi,
     "goal/two-rooms": lambda x: -x,
     "goal/push-t": lambda x: x + (0.2 if x < 0 else -0.2),
+    "goal/push-t-block": lambda x: x + (0.2 if x < 0 else -0.2),
 }
 
 
@@ -266,6 +267,36 @@ def test_push_t_offset_goals_and_unknown_goals():
     env.close()
     with pytest.raises(ValueError, match="choose one of pushed, offset"):
         make_env("goal/push-t", goals="far")
+
+
+def test_push_t_block_pixels_and_goal_images_leave_the_pusher_out_and_videos_show_it():
+    def frames(task: str, pusher_xy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        env = make_env(task, obs="proprio+pixels", size=32, render_size=32, render_quality="fast")
+        obs, _ = env.reset(seed=1)
+        qpos = env.unwrapped.physics.data.qpos.copy()
+        qpos[3:5] = pusher_xy
+        env.unwrapped.set_configuration(qpos)
+        pixels = env.unwrapped._observe(env.unwrapped.task.get_observation(env.unwrapped.physics))["pixels"]
+        out = pixels, env.render(), obs["goal"]["pixels"]
+        env.close()
+        return out
+
+    # The same block, the pusher at two places well clear of it (the block starts within 0.25 of the centre).
+    block_a, video_a, goal_a = frames("goal/push-t-block", [0.45, 0.45])
+    block_b, video_b, goal_b = frames("goal/push-t-block", [-0.45, -0.45])
+    full_a, _, full_goal = frames("goal/push-t", [0.45, 0.45])
+    full_b, _, _ = frames("goal/push-t", [-0.45, -0.45])
+    np.testing.assert_array_equal(block_a, block_b)  # the observation does not see the pusher
+    assert not np.array_equal(full_a, full_b)  # push-t's does
+    assert not np.array_equal(video_a, video_b)  # and videos still show it
+    # The goal image shows the goal's block alone: push-t's goal image differs from it only where the pusher is.
+    differs = np.any(goal_a != full_goal, axis=0)
+    assert 0 < differs.sum() < 0.02 * differs.size
+    np.testing.assert_array_equal(goal_a, goal_b)
+    from envs.rendering import FrameRenderer
+
+    with pytest.raises(ValueError, match="hidden geom group 9; MuJoCo's groups are 0-5"):
+        FrameRenderer(make_env("goal/push-t").unwrapped.physics.model.ptr, 8, 8, quality="fast", hidden_groups=(9,))
 
 
 def test_proprio_holds_the_agents_body_only():

@@ -3,11 +3,12 @@
 Each policy is `policy(rng, previous_action (A,), obs) -> action (A,)` in [-1, 1].
 - `random`: uniform actions, independent across steps (DINO-WM's and PLDM's reacher/two-rooms data).
 - `smooth`: temporally correlated noise (AR(1), coefficient 0.8), which travels further than `random`.
-- `push` (goal/push-t only): a scripted exploration policy that makes contact with the block: it heads
-  for a random spot near the T with momentum and noise, so it pushes, turns and overshoots the block
-  from ever-changing sides. It reads the simulator's configuration (`obs["qpos"]`: block x, y, angle,
-  pusher x, y), never the goal. Smooth or random actions move the block in 33% / 17% of push-t
-  episodes (30 episodes, median displacement 0); this one in all of them (median 0.48 units, turn 0.6 rad).
+- `push` (goal/push-t and goal/push-t-block only): a scripted exploration policy that makes contact
+  with the block: it heads for a random spot near the T with momentum and noise, so it pushes, turns
+  and overshoots the block from ever-changing sides. It reads the simulator's configuration
+  (`obs["qpos"]`: block x, y, angle, pusher x, y), never the goal. Smooth or random actions move the
+  block in 33% / 17% of push-t episodes (30 episodes, median displacement 0); this one in all of them
+  (median 0.48 units, turn 0.6 rad).
 
 A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`.
 """
@@ -40,7 +41,7 @@ def push_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np
 
 
 push_policy.needs_sim = True  # type: ignore[attr-defined]
-push_policy.tasks = ("goal/push-t",)  # type: ignore[attr-defined]
+push_policy.tasks = ("goal/push-t", "goal/push-t-block")  # type: ignore[attr-defined]
 
 POLICIES: dict[str, Policy] = {"random": random_policy, "smooth": smooth_policy, "push": push_policy}
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from envs.registry import TaskSpec, register
 from envs.tasks import push_t, reacher_goal, two_rooms
 
 
 def register_goal_tasks() -> None:
-    """Register `goal/reacher`, `goal/two-rooms` and `goal/push-t`."""
+    """Register `goal/reacher`, `goal/two-rooms`, `goal/push-t` and `goal/push-t-block`."""
     register(
         TaskSpec(
             "goal/reacher",
@@ -33,5 +35,14 @@ def register_goal_tasks() -> None:
             frozenset({"goal", "manipulation"}),
             push_t.ACTION_REPEAT,
             "push a T block to a goal pose",
+        )
+    )
+    register(
+        TaskSpec(
+            "goal/push-t-block",
+            functools.partial(push_t.make, pusher_in_pixels=False),
+            frozenset({"goal", "manipulation"}),
+            push_t.ACTION_REPEAT,
+            "push-t whose pixels and goal images show the block alone (the pusher through proprio)",
         )
     )

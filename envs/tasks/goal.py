@@ -138,8 +138,10 @@ def make_goal_env(
     camera,
     render_size: int = 256,
     render_quality: str = "video",
+    obs_hidden_groups: tuple[int, ...] = (),
 ) -> GoalEnv:
-    """Assemble a goal env from a physics, a task and the episode's time budget."""
+    """Assemble a goal env from a physics, a task and the episode's time budget (`obs_hidden_groups`:
+    MuJoCo geom groups the pixel observations and goal images leave out; videos show them)."""
     dm_env = control.Environment(physics, task, time_limit=time_limit, control_timestep=control_timestep)
     return GoalEnv(
         dm_env,
@@ -149,4 +151,5 @@ def make_goal_env(
         camera=camera,
         render_size=render_size,
         render_quality=render_quality,
+        obs_hidden_groups=obs_hidden_groups,
     )

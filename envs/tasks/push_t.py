@@ -45,6 +45,7 @@ GOALS = ("pushed", "offset")
 PUSH_MOMENTUM = 0.7  # share of the previous action kept: pushes carry through and overshoot
 PUSH_SPREAD = 0.06  # std of the aimed-at spot around the block's origin (the T is 0.2 wide)
 PUSH_NOISE = 0.3
+PUSHER_GROUP = 2  # the pusher's geom group in push_t.xml (the only geom in it)
 
 
 def wrap_angle(angle):
@@ -156,9 +157,14 @@ class PushT(GoalTask):
         return errors["position_error"] <= POSITION_TOLERANCE and errors["angle_error"] <= ANGLE_TOLERANCE
 
 
-def make(*, obs: str, size: int, action_repeat: int, goals: str = "pushed", **kwargs):
-    """Build `goal/push-t` with `pushed` (default) or `offset` goals."""
+def make(*, obs: str, size: int, action_repeat: int, goals: str = "pushed", pusher_in_pixels: bool = True, **kwargs):
+    """Build `goal/push-t` with `pushed` (default) or `offset` goals.
+
+    `pusher_in_pixels=False` (`goal/push-t-block`) leaves the pusher out of pixel observations and goal
+    images, which then show the block alone; the pusher is observed through `proprio` (videos show it).
+    """
     physics = mujoco.Physics.from_xml_path(str(XML))
+    kwargs.setdefault("obs_hidden_groups", () if pusher_in_pixels else (PUSHER_GROUP,))
     return make_goal_env(
         physics,
         PushT(goals),
