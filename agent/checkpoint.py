@@ -70,12 +70,15 @@ def load_agent(
     energy_steps: str | None = None,
     waypoints: bool | None = None,
     state_weight: float | None = None,
+    samples: int | None = None,
+    iterations: int | None = None,
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
-    `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`, and
-    `state_weight` the weight of a split latent's state part in it;
+    `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`,
+    `state_weight` the weight of a split latent's state part in it, and `samples` / `iterations` the
+    sampling planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -92,7 +95,15 @@ def load_agent(
         )
     elif payload["kind"] == "goal":
         cfg = from_dict(GoalAgentConfig, payload["agent_config"])
-        cfg = with_planning(cfg, planner=planner, horizon=horizon, energy_steps=energy_steps, state_weight=state_weight)
+        cfg = with_planning(
+            cfg,
+            planner=planner,
+            horizon=horizon,
+            energy_steps=energy_steps,
+            state_weight=state_weight,
+            samples=samples,
+            iterations=iterations,
+        )
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         graph = None
         if waypoints is not False and "memory" in payload:
@@ -101,10 +112,11 @@ def load_agent(
         agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
-    planning = (planner, horizon, energy_steps, waypoints, state_weight)
+    planning = (planner, horizon, energy_steps, waypoints, state_weight, samples, iterations)
     if payload["kind"] != "goal" and planning != (None,) * len(planning):
         raise ValueError(
-            "planner=, horizon=, energy_steps=, waypoints= and state_weight= apply to goal-reaching checkpoints; "
+            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, samples= and iterations= apply to "
+            "goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     agent.load_state_dict(payload["agent"])
@@ -136,9 +148,11 @@ def with_planning(
     horizon: int | None = None,
     energy_steps: str | None = None,
     state_weight: float | None = None,
+    samples: int | None = None,
+    iterations: int | None = None,
 ) -> GoalAgentConfig:
-    """`cfg` with another planner, planning horizon, goal-energy steps or state-part weight (None keeps the
-    saved one)."""
+    """`cfg` with another planner, planning horizon, goal-energy steps, state-part weight, or the sampling
+    planner's (CEM's or MPPI's) samples per iteration or iterations (None keeps the saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -152,4 +166,25 @@ def with_planning(
         cfg = dataclasses.replace(cfg, steps=energy_steps)
     if state_weight is not None:
         cfg = dataclasses.replace(cfg, state_weight=state_weight)
-    return cfg
+    return _with_budget(cfg, samples, iterations)
+
+
+def _with_budget(cfg: GoalAgentConfig, samples: int | None, iterations: int | None) -> GoalAgentConfig:
+    """`cfg` with its sampling planner's samples per iteration and iterations replaced where given."""
+    budget = {k: v for k, v in (("samples", samples), ("iterations", iterations)) if v is not None}
+    if not budget:
+        return cfg
+    # The sampling planner in use: CEM (also inside `hybrid`) or MPPI; the gradient planner samples nothing.
+    field_name = {"cem": "cem", "hybrid": "cem", "mppi": "mppi"}.get(cfg.planner)
+    if field_name is None:
+        raise ValueError(f"samples= and iterations= set a sampling planner's budget; planner={cfg.planner} has none")
+    sampler = getattr(cfg, field_name)
+    for name, value in budget.items():
+        if value < 1:
+            raise ValueError(f"{name}={value}: the sampling planners need at least 1")
+    if budget.get("samples", sampler.samples) < sampler.elites:
+        raise ValueError(
+            f"samples={budget['samples']} is fewer than the {cfg.planner} planner's {sampler.elites} elites; "
+            f"use samples >= {sampler.elites}"
+        )
+    return dataclasses.replace(cfg, **{field_name: dataclasses.replace(sampler, **budget)})

@@ -7,7 +7,7 @@ Results folder (`out`):
     episodes.jsonl                      one line per episode (task, obs, run_seed, episode, seed, return, ...)
     summary.json                        per task: mean, std, IQM [95% CI over seeds], success rate (the
                                         final state in tolerance), reached rate (any state was), final
-                                        distance; the machine and the wall time
+                                        distance; the machine, the wall time and the command's settings
     summary.md                          the same as a Markdown table
     videos/<task>/seed<S>_ep<E>.mp4     recorded episodes (`video` per task and seed)
     videos/<task>/seed<S>_tiled.mp4     with `tile=true`, those episodes tiled in one video
@@ -15,6 +15,7 @@ Results folder (`out`):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -47,6 +48,8 @@ class EvalConfig:
     energy_steps: str | None = None
     waypoints: bool | None = None
     state_weight: float | None = None
+    samples: int | None = None
+    iterations: int | None = None
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -76,6 +79,8 @@ class Job:
     action_repeat: int | None = None
     waypoints: bool | None = None
     state_weight: float | None = None
+    samples: int | None = None
+    iterations: int | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -120,7 +125,12 @@ def run_job(job: Job) -> dict:
     # evaluations, and the worker must plan with the new one.
     stamp = os.stat(job.checkpoint).st_mtime_ns if job.checkpoint else None
     planning = dict(
-        horizon=job.horizon, energy_steps=job.energy_steps, waypoints=job.waypoints, state_weight=job.state_weight
+        horizon=job.horizon,
+        energy_steps=job.energy_steps,
+        waypoints=job.waypoints,
+        state_weight=job.state_weight,
+        samples=job.samples,
+        iterations=job.iterations,
     )
     agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, *planning.values())
     if _AGENT.get("key") != agent_key:
@@ -179,6 +189,8 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         cfg.energy_steps,
                         waypoints=cfg.waypoints,
                         state_weight=cfg.state_weight,
+                        samples=cfg.samples,
+                        iterations=cfg.iterations,
                     )
                 )
     return jobs
@@ -205,7 +217,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     wall = time.perf_counter() - start
     if cfg.tile and cfg.video:
         _tile_videos(jobs, cfg)
-    return write_results(out, rows, wall)
+    return write_results(out, rows, wall, settings=dataclasses.asdict(cfg))
 
 
 def _tile_videos(jobs: list[Job], cfg: EvalConfig) -> None:
@@ -219,11 +231,14 @@ def _tile_videos(jobs: list[Job], cfg: EvalConfig) -> None:
         write_video(target, tile(videos))
 
 
-def write_results(out: pathlib.Path, rows: list[dict], wall: float) -> dict:
+def write_results(out: pathlib.Path, rows: list[dict], wall: float, settings: dict | None = None) -> dict:
+    """Write `episodes.jsonl`, `summary.json` (with the command's `settings`, where given) and `summary.md`."""
     with (out / "episodes.jsonl").open("w") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
     summary: dict = {"machine": machine(), "wall_time_s": wall, "tasks": {}}
+    if settings is not None:
+        summary["settings"] = settings
     for task in dict.fromkeys(r["task"] for r in rows):
         task_rows = [r for r in rows if r["task"] == task]
         summary["tasks"][task] = {

@@ -151,6 +151,8 @@ def test_random_agent_on_dm_control_end_to_end(tmp_path):
         frames = imageio.mimread(video, memtest=False)
         assert len(frames) == 501 and frames[0].shape == (64, 64, 3)
     assert "dmc/cartpole-swingup" in (tmp_path / "summary.md").read_text()
+    saved = json.loads((tmp_path / "summary.json").read_text())["settings"]  # the command that made it
+    assert saved["task"] == "dmc/cartpole-swingup" and saved["seeds"] == [0, 1] and saved["samples"] is None
     again = evaluate(EvalConfig(**{**cfg.__dict__, "video": 0, "out": str(tmp_path / "again")}))
     assert again["tasks"]["dmc/cartpole-swingup"]["mean"] == task["mean"], "evaluation is seeded"
 

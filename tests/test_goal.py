@@ -83,6 +83,13 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert load_agent(RunDir(tmp_path).checkpoint, env, seed=7, waypoints=False).waypoints is None
     longer = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, horizon=9, energy_steps="final")
     assert longer.planner.cfg.horizon == 9 and longer.objective.steps == "final"
+    cheaper = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, samples=24, iterations=2)
+    assert (cheaper.planner.cfg.samples, cheaper.planner.cfg.iterations) == (24, 2)
+    assert cheaper.planner.cfg.horizon == agent.planner.cfg.horizon  # the rest as saved
+    with pytest.raises(ValueError, match="samples=3 is fewer than the cem planner's 4 elites; use samples >= 4"):
+        load_agent(RunDir(tmp_path).checkpoint, env, samples=3)
+    with pytest.raises(ValueError, match="planner=gradient has none"):
+        load_agent(RunDir(tmp_path).checkpoint, env, planner="gradient", iterations=3)
     with pytest.raises(ValueError, match="state_latent=k, or leave state_weight at 1"):  # a fused latent
         load_agent(RunDir(tmp_path).checkpoint, env, seed=7, state_weight=4.0)
     assert len(longer.act(obs)) == 2 and longer._plan.shape[0] in (8, 9)
