@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Goal reaching from 64x64 pixels, reward-free (issue: reward-free goal reaching).
-#   bash benchmarks/goal_tasks.sh [task ...]        default: reacher two-rooms push-t
+#   bash benchmarks/goal_tasks.sh [task ...]        default: reacher two-rooms push-t (also: push-t-block)
 # For each task: collect 1,000 random-policy episodes (push-t: the scripted `push` policy), train the world
 # model offline for at most 30 minutes, then evaluate 50 seeded start/goal pairs with each planner.
 # EPISODES, MINUTES and PLANNERS override the protocol for shorter runs; INPUTS=state+pixels adds
 # proprioception to the 64x64 pixels (model input and goal), HORIZON and ENERGY override the planning
-# horizon and the goal energy's steps (final/all) at evaluation, THREADS the training's torch threads,
+# horizon and the goal energy's steps (final/all) at evaluation, STATE_WEIGHT the weight of a split
+# latent's state part in the goal energy, SAMPLES and ITERATIONS the sampling planner's budget, THREADS the
+# training's torch threads,
 # POLICY the collection policy (default: random; push-t: push, train/policies.py), WAYPOINTS=false plans straight at the
 # goal instead of through the checkpoint's landmark graph (agent/waypoints.py). TRAIN_ARGS adds overrides to the
 # offline training (e.g. "agent.horizon=5 +agent.model.overrides.history=2"), MEMORY_ARGS rebuilds the
@@ -24,13 +26,17 @@ PLAN_ARGS=()
 [ -n "${HORIZON:-}" ] && PLAN_ARGS+=("horizon=$HORIZON")
 [ -n "${ENERGY:-}" ] && PLAN_ARGS+=("energy_steps=$ENERGY")
 [ -n "${WAYPOINTS:-}" ] && PLAN_ARGS+=("waypoints=$WAYPOINTS")
+[ -n "${STATE_WEIGHT:-}" ] && PLAN_ARGS+=("state_weight=$STATE_WEIGHT")
+[ -n "${SAMPLES:-}" ] && PLAN_ARGS+=("samples=$SAMPLES")
+[ -n "${ITERATIONS:-}" ] && PLAN_ARGS+=("iterations=$ITERATIONS")
 THREAD_ARGS=()
 [ -n "${THREADS:-}" ] && THREAD_ARGS+=("threads=$THREADS")
 TASKS=("${@:-reacher two-rooms push-t}")
 mkdir -p "$OUT"
 $PY -c "from eval.machine import machine; print(machine())" > "$OUT/machine.txt"
 for task in ${TASKS[@]}; do
-  policy=${POLICY:-random}; [ "$task" = push-t ] && policy=${POLICY:-push}
+  policy=${POLICY:-random}
+  case $task in push-t*) policy=${POLICY:-push} ;; esac  # push-t and push-t-block
   data_inputs=${DATA_INPUTS:-$INPUTS}
   data="data/goal/$task-$data_inputs-$policy"
   $PY -m train.collect task="goal/$task" episodes="$EPISODES" obs=$data_inputs policy=$policy workers=2 out="$data" \
