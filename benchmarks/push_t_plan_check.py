@@ -1,0 +1,135 @@
+"""Diagnostic: does a push-t model fail at planning because of its energy or because of the search?
+
+Every `pushed` goal is made by 20 decisions of the scripted push from the start (envs/tasks/push_t.py),
+so each evaluation pair comes with a plan known to reach its goal: the "expert" plan. For each of the
+evaluation's seeded pairs (`eval.evaluate.episode_seed`), this script scores, in the model's goal energy
+(the checkpoint's, straight at the goal: no memory), three plans of the first decision:
+- the expert plan (the 20 recorded actions of the accepted push),
+- the plan the checkpoint's planner finds from the start,
+- doing nothing (zero actions),
+and executes the expert and the found plan open loop in the simulator, reporting where the block ends.
+If the found plan's energy is below the expert's, the search did its job and the energy prefers a wrong
+plan (a model or energy fault); if above, the search missed a better plan the model knows.
+
+    python -m benchmarks.push_t_plan_check --checkpoint <run>/checkpoints/latest.pt --task goal/push-t-block \
+      --obs proprio+pixels --pairs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from envs.rendering import configure_gl
+
+configure_gl()  # before anything imports mujoco
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from agent.checkpoint import load_agent  # noqa: E402
+from agent.planners.base import evaluate as plan_energies  # noqa: E402
+from envs import make_env  # noqa: E402
+from envs.tasks import push_t  # noqa: E402
+from eval.evaluate import episode_seed  # noqa: E402
+
+EXPERT_DECISIONS = push_t.GOAL_PUSH_STEPS // push_t.ACTION_REPEAT
+
+
+def reset_with_expert(env, seed: int) -> tuple[dict, np.ndarray]:
+    """Reset `env` to the pair of `seed`; return the observation and the goal's push `(20, 2)`."""
+    recorded: list[np.ndarray] = []
+    original = push_t.scripted_push
+
+    def recording(*args):
+        recorded.append(original(*args))
+        return recorded[-1]
+
+    push_t.scripted_push = recording
+    try:
+        obs, _ = env.reset(seed=seed)
+    finally:
+        push_t.scripted_push = original
+    return obs, np.stack(recorded[-EXPERT_DECISIONS:])  # the last try is the accepted one
+
+
+def open_loop(env, qpos: np.ndarray, actions: np.ndarray) -> dict[str, float]:
+    """The block's goal errors after executing `actions` `(H, 2)` from configuration `qpos`, at rest."""
+    inner = env.unwrapped
+    inner.set_configuration(qpos)
+    for action in actions:
+        env.step(action.astype(np.float32))
+    return inner.task.goal_errors(inner.physics)
+
+
+def check_pair(env, agent, final, seed: int, horizon: int) -> dict[str, float]:
+    """One pair: the three plans' energies (all steps, and the last step's under `final`, an agent loaded
+    with `energy_steps=final`) and the expert's and found plan's outcomes in the simulator."""
+    obs, expert = reset_with_expert(env, seed)
+    qpos = env.unwrapped.physics.data.qpos.copy()
+    agent.reset()
+    with torch.no_grad():
+        z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in obs.items() if k != "goal"})[0]
+        goal = agent.encode_goal(obs["goal"])
+    start = agent._state(z)
+    found = agent.planner.plan(start, agent.dynamics, agent.objective, goal=goal, generator=agent.generator).actions
+    plans = np.zeros((3, horizon, 2), np.float32)  # expert (padded with zeros), found, nothing
+    plans[0, : min(horizon, len(expert))] = expert[:horizon]
+    plans[1] = found.cpu().numpy()
+    with torch.no_grad():
+        candidates = torch.as_tensor(plans).permute(1, 0, 2).unsqueeze(1)  # (H, 1, 3, A)
+        energy = plan_energies(start[None], candidates, agent.dynamics, agent.objective, goal[None])[0]
+        last = plan_energies(start[None], candidates, final.dynamics, final.objective, goal[None])[0]
+    row = {}
+    for i, name in enumerate(("expert", "found", "nothing")):
+        row[f"{name}_energy"], row[f"{name}_final"] = float(energy[i]), float(last[i])
+    for name, plan in (("expert", plans[0]), ("found", plans[1])):
+        errors = open_loop(env, qpos, plan)
+        row[f"{name}_position"], row[f"{name}_angle"] = errors["position_error"], errors["angle_error"]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--task", default="goal/push-t-block", choices=("goal/push-t", "goal/push-t-block"))
+    parser.add_argument("--obs", default="proprio+pixels")
+    parser.add_argument("--pairs", type=int, default=5, help="the evaluation's pairs 0..pairs-1 (run seed 0)")
+    parser.add_argument("--horizon", type=int, default=EXPERT_DECISIONS)
+    parser.add_argument("--state-weight", type=float, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    env = make_env(args.task, obs=args.obs)
+    agent, final = (
+        load_agent(
+            args.checkpoint,
+            env,
+            horizon=args.horizon,
+            energy_steps=steps,
+            waypoints=False,
+            state_weight=args.state_weight,
+        )
+        for steps in ("all", "final")
+    )
+    print(f"checkpoint: {args.checkpoint}; {args.task}; horizon {args.horizon}; state weight {args.state_weight}")
+    print(
+        "| pair | energy, all steps: expert / found / nothing | last step's | expert open loop: position, "
+        "angle (rad) | found open loop: position, angle |"
+    )
+    print("|---|---|---|---|---|")
+    rows = []
+    for pair in range(args.pairs):
+        row = check_pair(env, agent, final, episode_seed(0, pair), args.horizon)
+        rows.append(row)
+        print(
+            f"| {pair} | {row['expert_energy']:.1f} / {row['found_energy']:.1f} / {row['nothing_energy']:.1f} "
+            f"| {row['expert_final']:.1f} / {row['found_final']:.1f} / {row['nothing_final']:.1f} "
+            f"| {row['expert_position']:.3f}, {row['expert_angle']:.2f} | {row['found_position']:.3f}, "
+            f"{row['found_angle']:.2f} |"
+        )
+    lower = sum(r["found_energy"] < r["expert_energy"] for r in rows)
+    print(f"\nthe found plan scores below the expert's on {lower} of {len(rows)} pairs")
+    env.close()
+
+
+if __name__ == "__main__":
+    main()
