@@ -422,6 +422,21 @@ def test_push_t_contact_measures_the_blocks_deflection_of_the_pusher():
     assert len(d["deflection"]) == 20 and (d["deflection"] >= 0).all()
 
 
+def test_push_t_plan_check_records_the_push_that_made_the_goal():
+    from benchmarks.push_t_plan_check import EXPERT_DECISIONS, open_loop, reset_with_expert
+    from envs.tasks import push_t
+
+    env = make_env("goal/push-t-block", obs="proprio")
+    _, expert = reset_with_expert(env, seed=3)
+    assert expert.shape == (EXPERT_DECISIONS, 2) and push_t.scripted_push.__name__ == "scripted_push"  # restored
+    start = env.unwrapped.physics.data.qpos.copy()
+    errors = open_loop(env, start, expert)  # the recorded push, replayed from the start, makes the goal
+    assert errors["position_error"] < push_t.POSITION_TOLERANCE and errors["angle_error"] < push_t.ANGLE_TOLERANCE
+    errors = open_loop(env, start, np.zeros_like(expert))  # while standing still does not
+    assert not (errors["position_error"] < push_t.POSITION_TOLERANCE and errors["angle_error"] < push_t.ANGLE_TOLERANCE)
+    env.close()
+
+
 def test_push_t_readout_neighbours_match_a_brute_force_search():
     from benchmarks.push_t_readout import knn_r2, r2_score
 
