@@ -72,13 +72,15 @@ def load_agent(
     state_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
+    noise_beta: float | None = None,
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`,
     `state_weight` the weight of a split latent's state part in it, and `samples` / `iterations` the
-    sampling planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations;
+    sampling planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
+    `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans);
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -103,6 +105,7 @@ def load_agent(
             state_weight=state_weight,
             samples=samples,
             iterations=iterations,
+            noise_beta=noise_beta,
         )
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         graph = None
@@ -112,11 +115,11 @@ def load_agent(
         agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
-    planning = (planner, horizon, energy_steps, waypoints, state_weight, samples, iterations)
+    planning = (planner, horizon, energy_steps, waypoints, state_weight, samples, iterations, noise_beta)
     if payload["kind"] != "goal" and planning != (None,) * len(planning):
         raise ValueError(
-            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, samples= and iterations= apply to "
-            "goal-reaching checkpoints; "
+            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, samples=, iterations= and noise_beta= "
+            "apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     agent.load_state_dict(payload["agent"])
@@ -150,9 +153,11 @@ def with_planning(
     state_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
+    noise_beta: float | None = None,
 ) -> GoalAgentConfig:
-    """`cfg` with another planner, planning horizon, goal-energy steps, state-part weight, or the sampling
-    planner's (CEM's or MPPI's) samples per iteration or iterations (None keeps the saved one)."""
+    """`cfg` with another planner, planning horizon, goal-energy steps, state-part weight, the sampling
+    planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's noise colour (None keeps the
+    saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -166,6 +171,12 @@ def with_planning(
         cfg = dataclasses.replace(cfg, steps=energy_steps)
     if state_weight is not None:
         cfg = dataclasses.replace(cfg, state_weight=state_weight)
+    if noise_beta is not None:
+        if cfg.planner not in ("cem", "hybrid"):
+            raise ValueError(f"noise_beta= colours CEM's samples (planner=cem or hybrid), not planner={cfg.planner}")
+        if noise_beta < 0:
+            raise ValueError(f"noise_beta={noise_beta}: 0 is white noise, larger is smoother; must be >= 0")
+        cfg = dataclasses.replace(cfg, cem=dataclasses.replace(cfg.cem, noise_beta=noise_beta))
     return _with_budget(cfg, samples, iterations)
 
 

@@ -50,6 +50,7 @@ class EvalConfig:
     state_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
+    noise_beta: float | None = None
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -81,6 +82,7 @@ class Job:
     state_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
+    noise_beta: float | None = None
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -131,6 +133,7 @@ def run_job(job: Job) -> dict:
         state_weight=job.state_weight,
         samples=job.samples,
         iterations=job.iterations,
+        noise_beta=job.noise_beta,
     )
     agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, *planning.values())
     if _AGENT.get("key") != agent_key:
@@ -191,6 +194,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         state_weight=cfg.state_weight,
                         samples=cfg.samples,
                         iterations=cfg.iterations,
+                        noise_beta=cfg.noise_beta,
                     )
                 )
     return jobs

@@ -88,6 +88,10 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert cheaper.planner.cfg.horizon == agent.planner.cfg.horizon  # the rest as saved
     with pytest.raises(ValueError, match="samples=3 is fewer than the cem planner's 4 elites; use samples >= 4"):
         load_agent(RunDir(tmp_path).checkpoint, env, samples=3)
+    smooth = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, noise_beta=2.0)
+    assert smooth.planner.cfg.noise_beta == 2.0 and agent.planner.cfg.noise_beta == 0.0
+    with pytest.raises(ValueError, match="noise_beta= colours CEM's samples"):
+        load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", noise_beta=2.0)
     with pytest.raises(ValueError, match="planner=gradient has none"):
         load_agent(RunDir(tmp_path).checkpoint, env, planner="gradient", iterations=3)
     with pytest.raises(ValueError, match="state_latent=k, or leave state_weight at 1"):  # a fused latent
