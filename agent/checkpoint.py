@@ -78,8 +78,8 @@ def load_agent(
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`,
-    `state_weight` the weight of a split latent's state part in it, and `samples` / `iterations` the
-    sampling planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
+    `state_weight` the weight of a split latent's state part in it, `samples` / `iterations` the sampling
+    planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans);
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
