@@ -171,31 +171,35 @@ def with_planning(
         cfg = dataclasses.replace(cfg, steps=energy_steps)
     if state_weight is not None:
         cfg = dataclasses.replace(cfg, state_weight=state_weight)
-    if noise_beta is not None:
-        if cfg.planner not in ("cem", "hybrid"):
-            raise ValueError(f"noise_beta= colours CEM's samples (planner=cem or hybrid), not planner={cfg.planner}")
-        if noise_beta < 0:
-            raise ValueError(f"noise_beta={noise_beta}: 0 is white noise, larger is smoother; must be >= 0")
-        cfg = dataclasses.replace(cfg, cem=dataclasses.replace(cfg.cem, noise_beta=noise_beta))
-    return _with_budget(cfg, samples, iterations)
+    return _with_sampler(cfg, samples, iterations, noise_beta)
 
 
-def _with_budget(cfg: GoalAgentConfig, samples: int | None, iterations: int | None) -> GoalAgentConfig:
-    """`cfg` with its sampling planner's samples per iteration and iterations replaced where given."""
-    budget = {k: v for k, v in (("samples", samples), ("iterations", iterations)) if v is not None}
-    if not budget:
+def _with_sampler(
+    cfg: GoalAgentConfig, samples: int | None, iterations: int | None, noise_beta: float | None
+) -> GoalAgentConfig:
+    """`cfg` with its sampling planner's samples per iteration, iterations and (CEM's) noise colour
+    replaced where given."""
+    changes = {
+        k: v for k, v in (("samples", samples), ("iterations", iterations), ("noise_beta", noise_beta)) if v is not None
+    }
+    if not changes:
         return cfg
     # The sampling planner in use: CEM (also inside `hybrid`) or MPPI; the gradient planner samples nothing.
     field_name = {"cem": "cem", "hybrid": "cem", "mppi": "mppi"}.get(cfg.planner)
+    if noise_beta is not None:
+        if field_name != "cem":
+            raise ValueError(f"noise_beta= colours CEM's samples (planner=cem or hybrid), not planner={cfg.planner}")
+        if noise_beta < 0:
+            raise ValueError(f"noise_beta={noise_beta}: 0 is white noise, larger is smoother; must be >= 0")
     if field_name is None:
         raise ValueError(f"samples= and iterations= set a sampling planner's budget; planner={cfg.planner} has none")
     sampler = getattr(cfg, field_name)
-    for name, value in budget.items():
-        if value < 1:
-            raise ValueError(f"{name}={value}: the sampling planners need at least 1")
-    if budget.get("samples", sampler.samples) < sampler.elites:
+    for name in ("samples", "iterations"):
+        if name in changes and changes[name] < 1:
+            raise ValueError(f"{name}={changes[name]}: the sampling planners need at least 1")
+    if changes.get("samples", sampler.samples) < sampler.elites:
         raise ValueError(
-            f"samples={budget['samples']} is fewer than the {cfg.planner} planner's {sampler.elites} elites; "
+            f"samples={changes['samples']} is fewer than the {cfg.planner} planner's {sampler.elites} elites; "
             f"use samples >= {sampler.elites}"
         )
-    return dataclasses.replace(cfg, **{field_name: dataclasses.replace(sampler, **budget)})
+    return dataclasses.replace(cfg, **{field_name: dataclasses.replace(sampler, **changes)})

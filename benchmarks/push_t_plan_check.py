@@ -27,7 +27,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from agent.checkpoint import load_agent  # noqa: E402
+from agent.mpc import obs_to_tensor  # noqa: E402
 from agent.planners.base import evaluate as plan_energies  # noqa: E402
+from benchmarks.push_t_landscape import TASKS  # noqa: E402
 from envs import make_env  # noqa: E402
 from envs.tasks import push_t  # noqa: E402
 from eval.evaluate import episode_seed  # noqa: E402
@@ -68,7 +70,7 @@ def check_pair(env, agent, final, seed: int, horizon: int) -> dict[str, float]:
     qpos = env.unwrapped.physics.data.qpos.copy()
     agent.reset()
     with torch.no_grad():
-        z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in obs.items() if k != "goal"})[0]
+        z = agent.model.encode(obs_to_tensor(obs, agent.device))[0]
         goal = agent.encode_goal(obs["goal"])
     start = agent._state(z)
     found = agent.planner.plan(start, agent.dynamics, agent.objective, goal=goal, generator=agent.generator).actions
@@ -91,7 +93,7 @@ def check_pair(env, agent, final, seed: int, horizon: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--task", default="goal/push-t-block", choices=("goal/push-t", "goal/push-t-block"))
+    parser.add_argument("--task", default="goal/push-t-block", choices=TASKS)
     parser.add_argument("--obs", default="proprio+pixels")
     parser.add_argument("--pairs", type=int, default=5, help="the evaluation's pairs 0..pairs-1 (run seed 0)")
     parser.add_argument("--horizon", type=int, default=EXPERT_DECISIONS)

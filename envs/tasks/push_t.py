@@ -164,7 +164,6 @@ def make(*, obs: str, size: int, action_repeat: int, goals: str = "pushed", push
     images, which then show the block alone; the pusher is observed through `proprio` (videos show it).
     """
     physics = mujoco.Physics.from_xml_path(str(XML))
-    kwargs.setdefault("obs_hidden_groups", () if pusher_in_pixels else (PUSHER_GROUP,))
     return make_goal_env(
         physics,
         PushT(goals),
@@ -174,5 +173,6 @@ def make(*, obs: str, size: int, action_repeat: int, goals: str = "pushed", push
         time_limit=TIME_LIMIT,
         control_timestep=CONTROL_TIMESTEP,
         camera=kwargs.pop("camera", "top"),
+        obs_hidden_groups=() if pusher_in_pixels else (PUSHER_GROUP,),
         **kwargs,
     )
