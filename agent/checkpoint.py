@@ -6,10 +6,12 @@ import dataclasses
 import os
 import pathlib
 import tempfile
+from collections.abc import Sequence
 
 import torch
 
 from agent.config import GoalAgentConfig, RewardAgentConfig, from_dict
+from agent.ensemble import ModelEnsemble
 from agent.factory import build_goal_agent, build_reward_agent, make_generator, model_config
 from agent.waypoints import LandmarkGraph
 from world_model import WorldModel
@@ -73,6 +75,7 @@ def load_agent(
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
+    ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
 
@@ -84,6 +87,11 @@ def load_agent(
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
+
+    `ensemble` names further goal checkpoints whose models plan together with this one's
+    (`agent.ensemble.ModelEnsemble`: the energy is the mean of the members' energies). The planning settings
+    are this checkpoint's; the members' memory graphs live in their own latent spaces, so an ensemble plans
+    straight at the goal.
     """
     payload = load_checkpoint(path)
     generator = make_generator(device, seed)
@@ -109,22 +117,48 @@ def load_agent(
         )
         model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
         graph = None
-        if waypoints is not False and "memory" in payload:
+        if ensemble:
+            model = _ensemble(model, payload, path, list(ensemble), env, action_dim, device, waypoints)
+        elif waypoints is not False and "memory" in payload:
             memory = payload["memory"]
             graph = LandmarkGraph(**{**memory, "latents": memory["latents"].to(device)})
         agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
     planning = (planner, horizon, energy_steps, waypoints, state_weight, samples, iterations, noise_beta)
-    if payload["kind"] != "goal" and planning != (None,) * len(planning):
+    if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
-            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, samples=, iterations= and noise_beta= "
-            "apply to goal-reaching checkpoints; "
+            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, samples=, iterations=, noise_beta= and "
+            "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
-    agent.load_state_dict(payload["agent"])
+    if not ensemble:  # an ensemble's members hold their weights already
+        agent.load_state_dict(payload["agent"])
     agent.generator.manual_seed(seed)
     return agent
+
+
+def _ensemble(first: WorldModel, payload: dict, path, others: list, env, action_dim: int, device, waypoints):
+    """`first` (with its weights from `payload`) and the models of the goal checkpoints `others` as one
+    `ModelEnsemble`, each checked against `env` and the first's action size."""
+    if waypoints:
+        raise ValueError("waypoints=true with an ensemble: its members' memories live in different latent spaces")
+    first.load_state_dict(payload["agent"]["model"])
+    members = [first]
+    for other in others:
+        member = load_checkpoint(other)
+        if member["kind"] != "goal" or member["action_dim"] != action_dim:
+            raise ValueError(
+                f"ensemble member {other} is not a goal-reaching model with {action_dim} actions like {path}; "
+                "every member must be trained (python -m train.offline) on the same task"
+            )
+        if env is not None:
+            check_env_shapes(other, member["obs_shapes"], env.observation_space)
+        cfg = from_dict(GoalAgentConfig, member["agent_config"])
+        model = WorldModel(member["obs_shapes"], action_dim, model_config(cfg.model)).to(device)
+        model.load_state_dict(member["agent"]["model"])
+        members.append(model)
+    return ModelEnsemble(members)
 
 
 def check_env_shapes(path, shapes: dict, space) -> None:

@@ -58,8 +58,25 @@ def build_goal_agent(
     return MPCAgent(model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints)
 
 
-def _goal_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | None:
-    """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part, 1 elsewhere."""
+def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
+    """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part, 1 elsewhere.
+
+    For a `ModelEnsemble` the members' weights side by side, divided by their number K: the energy is then
+    the mean of the members' own energies, on the scale of one member's."""
+    members = getattr(model, "members", None)
+    if members is not None:
+        if cfg.metric == "cosine":
+            raise ValueError("an ensemble plans on the mean of its members' l2 or l1 energies; use metric l2 or l1")
+        parts = []
+        for member in members:
+            w = _member_weights(cfg, member)
+            parts.append(torch.ones(member.cfg.latent_dim, device=_device(member)) if w is None else w)
+        return torch.cat(parts) / len(parts)
+    return _member_weights(cfg, model)
+
+
+def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | None:
+    """One model's `(D,)` goal weights (None: all 1)."""
     if cfg.state_weight == 1.0:
         return None
     k = model.cfg.state_latent
@@ -68,9 +85,13 @@ def _goal_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | Non
             f"agent.state_weight={cfg.state_weight} weighs the state part of a split latent, and this model has "
             "none: train it with agent.model.overrides.state_latent=k, or leave state_weight at 1"
         )
-    weights = torch.ones(model.cfg.latent_dim, device=next(model.parameters()).device)
+    weights = torch.ones(model.cfg.latent_dim, device=_device(model))
     weights[:k] = cfg.state_weight
     return weights
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 def make_generator(device, seed: int) -> torch.Generator:

@@ -12,7 +12,7 @@ If the found plan's energy is below the expert's, the search did its job and the
 plan (a model or energy fault); if above, the search missed a better plan the model knows.
 
     python -m benchmarks.push_t_plan_check --checkpoint <run>/checkpoints/latest.pt --task goal/push-t-block \
-      --obs proprio+pixels --pairs 5
+      --obs proprio+pixels --pairs 5 [--ensemble <another run>/checkpoints/latest.pt]
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="the evaluation's pairs 0..pairs-1 (run seed 0)")
     parser.add_argument("--horizon", type=int, default=EXPERT_DECISIONS)
     parser.add_argument("--state-weight", type=float, default=None)
+    parser.add_argument("--ensemble", nargs="*", default=[], help="more checkpoints that plan with --checkpoint's")
     args = parser.parse_args()
     torch.set_num_threads(1)
     env = make_env(args.task, obs=args.obs)
@@ -109,10 +110,12 @@ def main() -> None:
             energy_steps=steps,
             waypoints=False,
             state_weight=args.state_weight,
+            ensemble=args.ensemble,
         )
         for steps in ("all", "final")
     )
-    print(f"checkpoint: {args.checkpoint}; {args.task}; horizon {args.horizon}; state weight {args.state_weight}")
+    models = " ".join([args.checkpoint, *args.ensemble])
+    print(f"checkpoint: {models}; {args.task}; horizon {args.horizon}; state weight {args.state_weight}")
     print(
         "| pair | energy, all steps: expert / found / nothing | last step's | expert open loop: position, "
         "angle (rad) | found open loop: position, angle |"

@@ -2,6 +2,7 @@
 
     python -m eval.evaluate task=dmc/walker-walk episodes=10 seeds=[0,1,2] workers=2
     python -m eval.evaluate task=goal checkpoint=runs/reacher/checkpoints/latest.pt video=2
+    python -m eval.evaluate task=goal/push-t-block obs=proprio+pixels checkpoint=<a>.pt ensemble=[<b>.pt]
 
 Results folder (`out`):
     episodes.jsonl                      one line per episode (task, obs, run_seed, episode, seed, return, ...)
@@ -51,6 +52,7 @@ class EvalConfig:
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
+    ensemble: list[str] = field(default_factory=list)
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -83,6 +85,7 @@ class Job:
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
+    ensemble: tuple[str, ...] = ()
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -101,6 +104,8 @@ _AGENT: dict = {}  # per worker process: the last agent loaded, under "key" and 
 def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None, **planning):
     """A random agent, or the agent saved in `checkpoint` (with other planning settings when given)."""
     if checkpoint is None:
+        if planning.get("ensemble"):
+            raise ValueError("ensemble= lists models that plan beside checkpoint=; give checkpoint= as well")
         from agent.random_agent import RandomAgent
 
         return RandomAgent(env.action_space.shape[0], rng=np.random.default_rng(seed))
@@ -125,7 +130,7 @@ def run_job(job: Job) -> dict:
     seed = episode_seed(job.run_seed, job.episode)
     # The checkpoint's modification time is part of the key: training rewrites the same file between
     # evaluations, and the worker must plan with the new one.
-    stamp = os.stat(job.checkpoint).st_mtime_ns if job.checkpoint else None
+    stamps = [os.stat(p).st_mtime_ns for p in ((job.checkpoint,) if job.checkpoint else ()) + job.ensemble]
     planning = dict(
         horizon=job.horizon,
         energy_steps=job.energy_steps,
@@ -134,8 +139,9 @@ def run_job(job: Job) -> dict:
         samples=job.samples,
         iterations=job.iterations,
         noise_beta=job.noise_beta,
+        ensemble=job.ensemble,
     )
-    agent_key = (job.checkpoint, stamp, job.task, job.obs, job.planner, *planning.values())
+    agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, *planning.values())
     if _AGENT.get("key") != agent_key:
         _AGENT.update(key=agent_key, agent=make_agent(job.checkpoint, env, seed, job.planner, **planning))
     agent = _AGENT["agent"]
@@ -195,6 +201,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         samples=cfg.samples,
                         iterations=cfg.iterations,
                         noise_beta=cfg.noise_beta,
+                        ensemble=tuple(cfg.ensemble),
                     )
                 )
     return jobs

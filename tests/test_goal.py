@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+import eval.evaluate as evaluate_module
 from agent.checkpoint import load_agent, load_checkpoint, save_checkpoint
 from agent.config import GoalAgentConfig, ModelConfig
-from agent.mpc import MPCAgent
+from agent.ensemble import ModelEnsemble
+from agent.mpc import MPCAgent, obs_to_tensor
 from agent.objectives import GoalEnergy
 from agent.planners import CEM, CEMConfig
 from agent.waypoints import LandmarkGraph, reach_radius
 from envs import make_env
 from eval.episode import run_episode
+from eval.evaluate import Job, run_job
 from train.config import MemoryConfig, OfflineConfig
 from train.dataset import EpisodeStore
 from train.logger import Logger
@@ -103,6 +106,61 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     with pytest.raises(ValueError, match=r"pixels: trained on \(3, 32, 32\), the environment gives \(3, 16, 16\)"):
         load_agent(RunDir(tmp_path).checkpoint, smaller)
     smaller.close()
+
+
+def test_an_ensemble_of_checkpoints_plans_on_the_mean_of_its_members_energies(dataset, tmp_path):
+    paths = []
+    for seed in (0, 1):
+        cfg = _offline_cfg(dataset, tmp_path / f"m{seed}", updates=10, seed=seed)
+        train_offline(cfg)
+        paths.append(RunDir(cfg.run_dir).checkpoint)
+    env = make_env("goal/two-rooms", obs="state+pixels", size=32)
+    obs, _ = env.reset(seed=4)
+    first, second = (load_agent(p, env, seed=7, waypoints=False) for p in paths)
+    both = load_agent(paths[0], env, seed=7, ensemble=[paths[1]])
+    assert isinstance(both.model, ModelEnsemble) and both.waypoints is None  # straight at the goal
+    D = first.model.cfg.latent_dim
+    assert both.model.cfg.latent_dim == 2 * D
+    with torch.no_grad():
+        z = both.model.encode(obs_to_tensor(obs, "cpu"))  # (1, 2D): each member's own latent
+        torch.testing.assert_close(z[:, :D], first.model.encode(obs_to_tensor(obs, "cpu")))
+        torch.testing.assert_close(z[:, D:], second.model.encode(obs_to_tensor(obs, "cpu")))
+        a = torch.zeros(1, 2)
+        step = both.model.predict(z, a)  # each member steps its own part
+        torch.testing.assert_close(step[:, D:], second.model.predict(z[:, D:], a))
+        # The energy of a rollout is the mean of the members' energies of their parts.
+        goal = both.encode_goal(obs["goal"])[None]
+        zs = torch.stack([z, step])  # (H+1=2, 1, 2D)
+        mean = (
+            first.objective(zs[..., :D], a[None], goal[:, :D]) + second.objective(zs[..., D:], a[None], goal[:, D:])
+        ) / 2
+        torch.testing.assert_close(both.objective(zs, a[None], goal), mean)
+    again = load_agent(paths[0], env, seed=7, ensemble=[paths[1]])
+    both.reset(), again.reset()
+    np.testing.assert_array_equal([both.act(obs) for _ in range(2)], [again.act(obs) for _ in range(2)])
+    with pytest.raises(ValueError, match="members' memories live in different latent spaces"):
+        load_agent(paths[0], env, ensemble=[paths[1]], waypoints=True)
+    env.close()
+    # The evaluation command plans with the same ensemble (`ensemble=[...]` beside `checkpoint=`).
+    job = Job("goal/two-rooms", "state+pixels", 0, 0, str(paths[0]), None, 64, size=32, ensemble=(str(paths[1]),))
+    assert run_job(job)["length"] > 0 and isinstance(evaluate_module._AGENT["agent"].model, ModelEnsemble)
+
+
+def test_model_ensemble_needs_two_models_with_one_history_length():
+    from world_model import WorldModel, preset
+
+    def model(history):
+        return WorldModel({"state": (3,)}, 2, preset("tiny", history=history))
+
+    with pytest.raises(ValueError, match="at least 2 models"):
+        ModelEnsemble([model(1)])
+    with pytest.raises(ValueError, match=r"different history lengths \[1, 2\]"):
+        ModelEnsemble([model(1), model(2)])
+    pair = ModelEnsemble([model(2), model(2)])
+    D = pair.members[0].cfg.latent_dim
+    z, past, a = torch.randn(4, 2 * D), torch.randn(1, 4, 2 * D), torch.randn(4, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(pair.predict(z, a, past)[:, :D], pair.members[0].predict(z[:, :D], a, past[..., :D]))
 
 
 def test_memory_rebuild_rewrites_the_checkpoint_from_training_episodes(dataset, tmp_path):
