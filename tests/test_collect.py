@@ -94,3 +94,25 @@ def test_push_policy_moves_the_block_and_is_refused_where_it_cannot_work(tmp_pat
         collect(_cfg(tmp_path / "reacher", task="goal/reacher", policy="push"))
     with pytest.raises(ValueError, match="vector=false"):
         collect(_cfg(tmp_path / "vector", task="goal/push-t", policy="push", vector=True, workers=2))
+
+
+def test_push_smooth_draws_push_or_smooth_per_episode_from_the_episode_stream(tmp_path):
+    from envs.tasks.push_t import scripted_push
+    from train.dataset import episode_rng
+    from train.policies import POLICIES, smooth_policy
+
+    store = collect(_cfg(tmp_path, task="goal/push-t", episodes=6, policy="push-smooth"))
+    kinds = []
+    for i in store.indices():
+        ep = store.read(i)
+        rng = episode_rng(0, i)
+        kind = POLICIES["push-smooth"].start(rng)
+        kinds.append(kind is smooth_policy)
+        # The first recorded action is the drawn policy's, from the rest of the episode's stream.
+        pusher, (x, y, cos, sin) = ep["state"][0, :2], ep["state"][0, 2:6]
+        qpos = np.array([x, y, np.arctan2(sin, cos), *pusher])
+        first = smooth_policy(rng, np.zeros(2), {}) if kinds[-1] else scripted_push(rng, np.zeros(2), qpos)
+        np.testing.assert_allclose(ep["action"][0], first, atol=1e-5)
+    assert any(kinds) and not all(kinds), "six episodes hold both kinds"
+    with pytest.raises(ValueError, match="written for goal/push-t"):
+        collect(_cfg(tmp_path / "reacher", task="goal/reacher", policy="push-smooth"))

@@ -71,10 +71,12 @@ class PolicyActor:
 
     def reset(self) -> None:
         self.previous = np.zeros(self.action_dim, np.float32)
+        # A policy that varies by episode draws this episode's one first, from the episode's own stream.
+        self.step = self.policy.start(self.rng) if hasattr(self.policy, "start") else self.policy
 
     def act(self, obs, *, goal=None, explore: bool = False) -> np.ndarray:
         seen = self.sim() if self.sim is not None else {}
-        self.previous = np.asarray(self.policy(self.rng, self.previous, seen), np.float32)
+        self.previous = np.asarray(self.step(self.rng, self.previous, seen), np.float32)
         return self.previous
 
 

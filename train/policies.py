@@ -9,8 +9,14 @@ Each policy is `policy(rng, previous_action (A,), obs) -> action (A,)` in [-1, 1
   (`obs["qpos"]`: block x, y, angle, pusher x, y), never the goal. Smooth or random actions move the
   block in 33% / 17% of push-t episodes (30 episodes, median displacement 0); this one in all of them
   (median 0.48 units, turn 0.6 rad).
+- `push-smooth` (push-t tasks): each episode is a `push` episode, or with probability `SMOOTH_SHARE` a
+  `smooth` one. Why: `push` always heads for the block, so its data never show the pusher moving about
+  without touching it; a push-t model trained on them imagines the block moving under plans that never
+  reach it (`benchmarks/push_t_plan_check.py`, benchmarks/results/goal/README.md). Smooth episodes are
+  those counter-examples.
 
-A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`.
+A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`. A policy with a
+`start(rng) -> policy` method draws the policy of each episode when it begins (from the episode's stream).
 """
 
 from __future__ import annotations
@@ -43,7 +49,28 @@ def push_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np
 push_policy.needs_sim = True  # type: ignore[attr-defined]
 push_policy.tasks = ("goal/push-t", "goal/push-t-block")  # type: ignore[attr-defined]
 
-POLICIES: dict[str, Policy] = {"random": random_policy, "smooth": smooth_policy, "push": push_policy}
+SMOOTH_SHARE = 0.5
+
+
+class PushOrSmooth:
+    """`push-smooth`: per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else `push_policy`."""
+
+    needs_sim = True
+    tasks = push_policy.tasks  # type: ignore[attr-defined]
+
+    def start(self, rng: np.random.Generator) -> Policy:
+        return smooth_policy if rng.uniform() < SMOOTH_SHARE else push_policy
+
+    def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
+        raise TypeError("push-smooth picks a policy per episode: call start(rng) when an episode begins")
+
+
+POLICIES: dict[str, Policy] = {
+    "random": random_policy,
+    "smooth": smooth_policy,
+    "push": push_policy,
+    "push-smooth": PushOrSmooth(),
+}
 
 
 def get_policy(name: str, task: str | None = None) -> Policy:
