@@ -144,6 +144,8 @@ def test_an_ensemble_of_checkpoints_plans_on_the_mean_of_its_members_energies(da
     # The evaluation command plans with the same ensemble (`ensemble=[...]` beside `checkpoint=`).
     job = Job("goal/two-rooms", "state+pixels", 0, 0, str(paths[0]), None, 64, size=32, ensemble=(str(paths[1]),))
     assert run_job(job)["length"] > 0 and isinstance(evaluate_module._AGENT["agent"].model, ModelEnsemble)
+    with pytest.raises(ValueError, match="give checkpoint= as well"):  # an ensemble beside a random agent
+        evaluate_module.make_agent(None, env, 0, ensemble=(str(paths[1]),))
 
 
 def test_model_ensemble_needs_two_models_with_one_history_length():
