@@ -115,7 +115,7 @@ def load_agent(
             iterations=iterations,
             noise_beta=noise_beta,
         )
-        model = WorldModel(shapes, action_dim, model_config(cfg.model)).to(device)
+        model = _goal_model(payload, device)
         graph = None
         if ensemble:
             model = _ensemble(model, payload, path, list(ensemble), env, action_dim, device, waypoints)
@@ -138,6 +138,12 @@ def load_agent(
     return agent
 
 
+def _goal_model(payload: dict, device) -> WorldModel:
+    """The (untrained) world model a goal checkpoint's payload describes, on `device`."""
+    cfg = from_dict(GoalAgentConfig, payload["agent_config"])
+    return WorldModel(payload["obs_shapes"], payload["action_dim"], model_config(cfg.model)).to(device)
+
+
 def _ensemble(first: WorldModel, payload: dict, path, others: list, env, action_dim: int, device, waypoints):
     """`first` (with its weights from `payload`) and the models of the goal checkpoints `others` as one
     `ModelEnsemble`, each checked against `env` and the first's action size."""
@@ -154,8 +160,7 @@ def _ensemble(first: WorldModel, payload: dict, path, others: list, env, action_
             )
         if env is not None:
             check_env_shapes(other, member["obs_shapes"], env.observation_space)
-        cfg = from_dict(GoalAgentConfig, member["agent_config"])
-        model = WorldModel(member["obs_shapes"], action_dim, model_config(cfg.model)).to(device)
+        model = _goal_model(member, device)
         model.load_state_dict(member["agent"]["model"])
         members.append(model)
     return ModelEnsemble(members)
