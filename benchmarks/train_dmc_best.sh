@@ -4,11 +4,12 @@
 #   bash benchmarks/train_dmc_best.sh [seeds...]              default seed: 0; all five tasks
 #   TASKS="reacher-easy" bash benchmarks/train_dmc_best.sh 1   # a subset of the tasks
 # Each task runs through benchmarks/train_dmc.sh with its own overrides (ARGS), one run at a time:
-# run alone on a 2-core machine, a run takes 40-58 minutes; anything beside it slows it.
+# run alone on a 2-core machine, a run takes 32-58 minutes; anything beside it slows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-benchmarks/results/dmc-best}
-read -r -a TASKS <<< "${TASKS:-cartpole-swingup reacher-easy walker-walk cheetah-run finger-spin}"
+KNOWN="cartpole-swingup reacher-easy walker-walk cheetah-run finger-spin"
+read -r -a TASKS <<< "${TASKS:-$KNOWN}"
 settings() {  # the overrides for one task, on top of train_dmc.sh's command line
   case "$1" in
     cartpole-swingup) echo "" ;;  # the defaults: at agent.lr=1e-3 seed 0 collapsed to 0 at 100k
@@ -16,11 +17,12 @@ settings() {  # the overrides for one task, on top of train_dmc.sh's command lin
     walker-walk) echo "agent.lr=1e-3" ;;
     cheetah-run) echo "agent.lr=1e-3 agent.entropy=scaled updates_per_decision=2" ;;
     finger-spin) echo "agent.lr=1e-3 updates_per_decision=2" ;;
-    *) echo "unknown task '$1'; known: cartpole-swingup reacher-easy walker-walk cheetah-run finger-spin" >&2
+    *) echo "unknown task '$1'; known: $KNOWN" >&2
        return 1 ;;
   esac
 }
-for task in "${TASKS[@]}"; do
-  args=$(settings "$task")
-  TASKS="$task" ARGS="$args" bash benchmarks/train_dmc.sh "${@:-0}"
+ARGS_OF=()  # every task's overrides, found before the first hour-long run starts
+for task in "${TASKS[@]}"; do ARGS_OF+=("$(settings "$task")"); done
+for i in "${!TASKS[@]}"; do
+  TASKS="${TASKS[$i]}" ARGS="${ARGS_OF[$i]}" bash benchmarks/train_dmc.sh "${@:-0}"
 done
