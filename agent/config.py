@@ -61,6 +61,10 @@ class RewardAgentConfig:
             mean warm-starts the next plan either way. Where the elites split between two ways of
             acting their mean can cancel out; on a reacher-easy checkpoint both returned the same
             (`python -m benchmarks.execute_modes`, benchmarks/results/dmc/README.md).
+        eval_execute: `execute` for evaluation episodes (no exploration noise); None: as `execute`.
+            Executing the mean, a walker-walk checkpoint lay still after falling in 2 of 20 evaluation
+            episodes (returns 24 and 20) where its elites stood up when one was drawn (895 and 946): with
+            no noise the mean of two ways to rise cancels out at every step (benchmarks/results/dmc-best).
     """
 
     model: ModelConfig = field(
@@ -93,12 +97,17 @@ class RewardAgentConfig:
     prior_weight: float = 0.0
     explore_std_floor: float = 0.0
     execute: str = "mean"
+    eval_execute: str | None = None
 
     def __post_init__(self) -> None:
         if self.entropy not in ("squashed", "scaled"):
             raise ValueError(f"agent.entropy={self.entropy!r}; choose squashed or scaled (TD-MPC2's)")
         if self.execute not in ("elite", "mean"):
             raise ValueError(f"agent.execute={self.execute!r}; choose elite or mean")
+        if self.eval_execute not in (None, "elite", "mean"):
+            raise ValueError(
+                f"agent.eval_execute={self.eval_execute!r}; choose elite or mean, or null to follow agent.execute"
+            )
         if self.prior_weight < 0:
             raise ValueError(f"agent.prior_weight={self.prior_weight}: must be >= 0 (0 disables the prior term)")
         if not 0.0 < self.lr_final <= 1.0:

@@ -179,16 +179,18 @@ class WorldModelAgent:
         init = None if self._plan is None else shift(self._plan)
         result = self.planner.plan(z[0], self.dynamics, self.objective, init=init, generator=self.generator)
         self._plan = result.actions
-        action = self._first_action(result)
+        action = self._first_action(result, explore)
         if explore:
             std = result.std[0].clamp_min(self.cfg.explore_std_floor)
             noise = torch.randn(action.shape, generator=self.generator, device=self.generator.device).to(action)
             action = action + std * noise
         return action.clamp(-1, 1).cpu().numpy()
 
-    def _first_action(self, result) -> torch.Tensor:
-        """The action `(A,)` to execute from `result` (single problem): see `RewardAgentConfig.execute`."""
-        if self.cfg.execute == "mean":
+    def _first_action(self, result, explore: bool) -> torch.Tensor:
+        """The action `(A,)` to execute from `result` (single problem): see `RewardAgentConfig.execute`
+        (while exploring) and `eval_execute` (otherwise)."""
+        execute = self.cfg.execute if explore or self.cfg.eval_execute is None else self.cfg.eval_execute
+        if execute == "mean":
             return result.actions[0]
         k = torch.multinomial(result.weights, 1, generator=self.generator)  # (1,)
         return result.elites[0, k[0]]

@@ -158,6 +158,17 @@ def test_executed_action_is_the_mean_or_a_drawn_elite(execute):
     torch.testing.assert_close(agent._plan, torch.zeros(3, A))  # the mean warm-starts the next plan
 
 
+def test_eval_execute_applies_to_evaluation_only():
+    agent = _agent(execute="mean", eval_execute="elite")
+    agent.planner.plan = lambda *args, **kw: _two_way_plan()
+    obs = {"state": np.zeros(S, np.float32)}
+    evaluated = {tuple(agent.act(obs)) for _ in range(20)}
+    assert evaluated == {(1.0,) * A, (-1.0,) * A}  # a drawn elite, never the cancelling mean
+    explored = [agent.act(obs, explore=True) for _ in range(20)]
+    # exploring executes the mean (0) plus noise of the plan's std (0.1): never near an elite's +-1
+    assert max(np.abs(a).max() for a in explored) < 0.6
+
+
 def test_mppi_reports_the_weights_of_its_elites():
     agent = _agent()
     z = torch.zeros(agent.model.cfg.latent_dim)
@@ -170,6 +181,8 @@ def test_mppi_reports_the_weights_of_its_elites():
 def test_unknown_execute_is_explained():
     with pytest.raises(ValueError, match="choose elite or mean"):
         RewardAgentConfig(execute="median")
+    with pytest.raises(ValueError, match="eval_execute='median'; choose elite or mean, or null"):
+        RewardAgentConfig(eval_execute="median")
 
 
 # ---------------------------------------------------------------- the prior term (prior_weight)
