@@ -64,7 +64,8 @@ class RewardAgentConfig:
         eval_execute: `execute` for evaluation episodes (no exploration noise); None: as `execute`.
             Executing the mean, a walker-walk checkpoint lay still after falling in 2 of 20 evaluation
             episodes (returns 24 and 20) where its elites stood up when one was drawn (895 and 946): with
-            no noise the mean of two ways to rise cancels out at every step (benchmarks/results/dmc-best).
+            no noise the mean of two ways to rise cancels out at every step. Cheetah-run gains the same way;
+            finger-spin loses ~10 to the jitter (benchmarks/results/dmc-best/eval_execute.md).
     """
 
     model: ModelConfig = field(
