@@ -27,7 +27,7 @@ from train.dataset import EpisodeStore
 from train.logger import Logger
 from train.online import Trainer, train
 from train.replay import Replay
-from train.run_dir import RunDir
+from train.run_dir import RunDir, config_differences
 
 
 class ShortEnv(gym.Env):
@@ -236,6 +236,15 @@ def test_resume_refuses_changed_settings(tmp_path):
         train(dataclasses.replace(cfg, resume=True, seed=5))
     with pytest.raises(FileExistsError, match="resume=true"):
         train(cfg)
+
+
+def test_resume_names_nested_changes_and_accepts_settings_added_since():
+    defaults = {"seed": 0, "steps": 10, "agent": {"lr": 3e-4, "eval_execute": None}}
+    saved = {"seed": 1, "steps": 10, "agent": {"lr": 1e-3}}  # written before eval_execute existed
+    now = {"seed": 1, "steps": 20, "agent": {"lr": 1e-3, "eval_execute": None}}
+    assert config_differences(saved, now, defaults) == []  # steps may change; the new key is at its default
+    changed = {"seed": 2, "steps": 10, "agent": {"lr": 3e-4, "eval_execute": "elite"}}
+    assert config_differences(saved, changed, defaults) == ["agent.eval_execute", "agent.lr", "seed"]
 
 
 def test_short_run_beats_random_agent(tmp_path):

@@ -43,9 +43,7 @@ class RunDir:
             if not self.checkpoint.exists():
                 raise FileNotFoundError(f"cannot resume: no checkpoint at {self.checkpoint}")
             saved = yaml.safe_load(self.config.read_text())
-            diff = sorted(
-                k for k in set(saved) | set(data) if k not in RESUMABLE_CHANGES and saved.get(k) != data.get(k)
-            )
+            diff = config_differences(saved, data, dataclasses.asdict(type(cfg)()))
             if diff:
                 raise ValueError(f"cannot resume {self.root}: settings differ from the saved run in {diff}")
             return
@@ -53,6 +51,25 @@ class RunDir:
             raise FileExistsError(f"{self.root} already holds a run; pass resume=true or choose another run_dir")
         self.root.mkdir(parents=True, exist_ok=True)
         self.config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def config_differences(saved: dict, now: dict, defaults: dict | None, prefix: str = "") -> list[str]:
+    """The dotted keys (e.g. `agent.lr`) whose values differ between a saved run's config and this one's,
+    except `RESUMABLE_CHANGES`. A key the saved config lacks is a setting added to the code since the run
+    started: it matches when this run leaves it at its default (`defaults`), which is how the run ran."""
+    keys = []
+    for key in sorted(set(saved) | set(now)):
+        name = prefix + key
+        if name in RESUMABLE_CHANGES:
+            continue
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        if key not in saved and isinstance(defaults, dict) and key in defaults and now.get(key) == default:
+            continue
+        if isinstance(saved.get(key), dict) and isinstance(now.get(key), dict):
+            keys += config_differences(saved[key], now[key], default, name + ".")
+        elif saved.get(key) != now.get(key):
+            keys.append(name)
+    return keys
 
 
 def resolve_device(name: str) -> torch.device:
