@@ -57,13 +57,13 @@ def config_differences(saved: dict, now: dict, defaults: dict | None, prefix: st
     """The dotted keys (e.g. `agent.lr`) whose values differ between a saved run's config and this one's,
     except `RESUMABLE_CHANGES`. A key the saved config lacks is a setting added to the code since the run
     started: it matches when this run leaves it at its default (`defaults`), which is how the run ran."""
-    keys = []
+    defaults, keys = defaults if isinstance(defaults, dict) else {}, []
     for key in sorted(set(saved) | set(now)):
         name = prefix + key
         if name in RESUMABLE_CHANGES:
             continue
-        default = defaults.get(key) if isinstance(defaults, dict) else None
-        if key not in saved and isinstance(defaults, dict) and key in defaults and now.get(key) == default:
+        default = defaults.get(key)
+        if key not in saved and key in defaults and now.get(key) == default:
             continue
         if isinstance(saved.get(key), dict) and isinstance(now.get(key), dict):
             keys += config_differences(saved[key], now[key], default, name + ".")
