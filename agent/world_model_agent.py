@@ -142,6 +142,17 @@ class WorldModelAgent:
         self._build_planner()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="world-model-step")
 
+    def fit_state_norm(self, states: torch.Tensor) -> None:
+        """Standardise the model's state inputs by `states` `(N, S)`, in planning's snapshot too: a no-op
+        unless the model has `state_norm=data` (see `WorldModelConfig`). Training calls it once, with the
+        seed data, before the first update."""
+        if self.model.cfg.state_norm != "data":
+            return
+        self.flush()
+        self.model.fit_state_norm(states)
+        if self.overlapped:
+            self._sync_acting()
+
     @property
     def overlapped(self) -> bool:
         return self._executor is not None

@@ -65,6 +65,19 @@ def test_offline_training_lowers_validation_loss(dataset, tmp_path):
     assert run.checkpoint.exists() and run.metrics.exists()
 
 
+def test_offline_state_norm_is_fitted_to_the_training_split(dataset, tmp_path):
+    cfg = _offline_cfg(dataset, tmp_path, updates=1)
+    model = dataclasses.replace(cfg.agent.model, overrides={**cfg.agent.model.overrides, "state_norm": "data"})
+    cfg = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, inputs="state", model=model))
+    run = RunDir(tmp_path)
+    run.prepare(cfg, resume=False)
+    trainer = OfflineTrainer(cfg, EpisodeStore(dataset), torch.device("cpu"), run)
+    states = torch.as_tensor(trainer.train_replay.observations("state"))
+    torch.testing.assert_close(trainer.model.encoder.state_shift, states.mean(0))
+    torch.testing.assert_close(trainer.model.encoder.state_scale, states.std(0).clamp_min(1e-2))
+    assert not torch.allclose(states.mean(0), torch.as_tensor(trainer.val_replay.observations("state")).mean(0))
+
+
 def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     cfg = _offline_cfg(dataset, tmp_path, updates=20)
     train_offline(cfg)

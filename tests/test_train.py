@@ -53,7 +53,7 @@ class CountingAgent:
     discount = 0.9
 
     def __init__(self):
-        self.updates, self.acts, self.batches, self.flushes = 0, 0, [], 0
+        self.updates, self.acts, self.batches, self.flushes, self.fitted = 0, 0, [], 0, []
 
     def reset(self):
         pass
@@ -61,6 +61,9 @@ class CountingAgent:
     def act(self, obs, *, goal=None, explore=False):
         self.acts += 1
         return np.zeros(1, np.float32)
+
+    def fit_state_norm(self, states):
+        self.fitted.append(tuple(states.shape))
 
     def update(self, batch):
         self.updates += 1
@@ -103,6 +106,9 @@ def test_loop_follows_schedule(tmp_path):
     assert result["step"] == 100 and trainer.state.episode == 10 and len(store) == 10
     # 10 updates once seeding ends (20 seed steps x 0.5), then 0.5 per decision for the 80 after it.
     assert agent.updates == 10 + 40
+    # The agent is offered the replay's states once, before its first update, when seeding ends at step 20:
+    # the first episode's 11 observations (the second is still running).
+    assert agent.fitted == [(11, 1)]
     assert set(agent.batches) == {(3, 256, 1)}
     # Random actions for the first 20 steps; the agent acts in the 80 training steps and 4 x 2 x 10 eval steps.
     assert agent.acts == 80 + 4 * 2 * 10
@@ -260,3 +266,21 @@ def test_short_run_beats_random_agent(tmp_path):
         for i in range(2)
     ]
     assert result["eval/return"] > 2 * np.mean(random_returns) + 50, (result["eval/return"], random_returns)
+
+
+def test_state_norm_is_fitted_to_the_seed_data_and_saved(tmp_path):
+    base = _tiny_cfg(tmp_path)
+    model = dataclasses.replace(
+        base.agent.model, overrides={**base.agent.model.overrides, "state_norm": "data", "target": "ema"}
+    )
+    cfg = dataclasses.replace(
+        base, steps=1200, eval_every=1200, checkpoint_every=1200, agent=dataclasses.replace(base.agent, model=model)
+    )
+    train(cfg)
+    run = RunDir(cfg.run_dir)
+    seed_episode = EpisodeStore(run.replay).read(0)["state"]  # the one 1000-step seed episode (action repeat 4)
+    weights = torch.load(run.checkpoint, weights_only=False)["agent"]["model"]
+    for encoder in ("encoder", "target_encoder"):
+        shift, scale = weights[f"{encoder}.state_shift"], weights[f"{encoder}.state_scale"]
+        torch.testing.assert_close(shift, torch.as_tensor(seed_episode.mean(0)))
+        torch.testing.assert_close(scale, torch.as_tensor(seed_episode.std(0, ddof=1)).clamp_min(1e-2))

@@ -329,3 +329,37 @@ def test_state_prediction_weight_scales_the_state_parts_prediction_error():
     assert state_part > 0 and losses[2] == pytest.approx(base + 3 * state_part, rel=1e-4)
     with pytest.raises(ValueError, match="needs state_latent"):
         preset("tiny", state_prediction_weight=2.0)
+
+
+@pytest.mark.parametrize("target", ["ema", "stopgrad"])
+def test_state_norm_standardises_by_the_fitted_data_and_is_saved(target):
+    g = torch.Generator().manual_seed(1)
+    # Dimensions of very different scales and offsets, one constant (as in seed data that never moves it).
+    states = torch.randn(500, 3, generator=g) * torch.tensor([3.0, 0.1, 0.0]) + torch.tensor([1.0, -2.0, 5.0])
+    wm = WorldModel({"state": (3,)}, A, preset("tiny", state_norm="data", target=target))
+    raw = WorldModel({"state": (3,)}, A, preset("tiny", target=target))
+    raw.load_state_dict({k: v for k, v in wm.state_dict().items() if not k.endswith(("state_shift", "state_scale"))})
+    wm.fit_state_norm(states)
+    enc = wm.encoder
+    torch.testing.assert_close(enc.state_shift, states.mean(0))
+    torch.testing.assert_close(enc.state_scale, torch.tensor([3.0, 0.1, 0.01]), rtol=0.1, atol=0)  # floor: 0.01
+    x = states[:5]
+    standard = ((x - states.mean(0)) / enc.state_scale).clamp(-10, 10)
+    torch.testing.assert_close(wm.encode({"state": x}), raw.encode({"state": standard}))
+    torch.testing.assert_close(wm.encode_target({"state": x}), raw.encode_target({"state": standard}))
+    # Far outside the fitted data (the constant dimension moves): clipped at 10 standard deviations.
+    assert wm.encoder._state({"state": torch.tensor([[1.0, -2.0, 6.0]])})[0, 2] == 10.0
+    loaded = WorldModel({"state": (3,)}, A, preset("tiny", state_norm="data", target=target))
+    loaded.load_state_dict(wm.state_dict())
+    torch.testing.assert_close(loaded.encode({"state": x}), wm.encode({"state": x}))
+
+
+def test_state_norm_needs_state_inputs_and_fitting_checks_shapes():
+    with pytest.raises(ValueError, match="state_norm=none for pixels alone"):
+        WorldModel({"pixels": (3, 64, 64)}, A, preset("tiny", state_norm="data"))
+    with pytest.raises(ValueError, match="state_norm"):
+        preset("tiny", state_norm="running")
+    with pytest.raises(ValueError, match=r"\(N >= 2, 3\)"):
+        WorldModel({"state": (3,)}, A, preset("tiny", state_norm="data")).fit_state_norm(torch.zeros(10, 4))
+    with pytest.raises(ValueError, match="state_norm=data"):
+        WorldModel({"state": (3,)}, A, preset("tiny")).fit_state_norm(torch.zeros(10, 3))

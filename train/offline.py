@@ -89,6 +89,8 @@ class OfflineTrainer:
         self.action_dim = int(store.read(store.indices()[0])["action"].shape[1])
         self.batch_size = info.local_batch(cfg.agent.batch_size)
         self.model = WorldModel(self.shapes, self.action_dim, model_config(cfg.agent.model)).to(device)
+        if self.model.cfg.state_norm == "data":  # standardise states by the training split (restore keeps it)
+            self.model.fit_state_norm(torch.as_tensor(self.train_replay.observations("state")))
         self.optim = torch.optim.AdamW(self.model.parameters(), lr=cfg.agent.lr, weight_decay=1e-4)
         self.generator = make_generator(device, cfg.seed)  # the same on every rank (SIGReg's draws)
         # DDP broadcasts rank 0's parameters at construction and all-reduces gradients in the backward.

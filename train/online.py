@@ -143,6 +143,8 @@ class Trainer:
     def _learn(self, decisions: float = 1.0) -> None:
         cfg = self.cfg
         if not self.state.pretrained:
+            if "state" in self.replay.keys:  # the agent may standardise its state inputs by the seed data
+                self.agent.fit_state_norm(torch.as_tensor(self.replay.observations("state")))
             # TD-MPC2: as many updates as seed decisions, once, when seeding ends.
             count = int(self.seed_steps / self.env.action_repeat * cfg.updates_per_decision)
             self.state.pretrained = True

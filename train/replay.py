@@ -36,6 +36,18 @@ class Replay:
     def num_episodes(self) -> int:
         return len(self._episodes)
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The fields held (observation keys, action, reward, ...); empty before the first episode."""
+        return tuple(self._arrays)
+
+    def observations(self, key: str) -> np.ndarray:
+        """Every held observation of `key` (each episode's T+1), stacked: `(N, ...)`."""
+        if key not in self._arrays:
+            raise KeyError(f"the replay holds no {key!r} observations (it has {sorted(self._arrays)})")
+        array = self._arrays[key]
+        return np.concatenate([array[start : start + steps + 1] for start, steps in self._episodes])
+
     def _allocate(self, episode: dict[str, np.ndarray]) -> None:
         rows = self.capacity + self.capacity // 10 + 1024  # room for the extra final observations
         for key in (*OBS_KEYS, "action", "reward", "terminated"):

@@ -23,6 +23,15 @@ class WorldModelConfig:
         cnn_channels: channels of the pixel encoder's stem (doubled once after it).
         cnn_depth: convolutions after the 4x4 stride-4 stem (each halves the resolution).
         latent_norm: `simnorm` (TD-MPC2), `layernorm` (no affine) or `none`.
+        state_norm: `none` (TD-MPC2's raw state) or `data`: the encoder standardises each state dimension
+            by its mean and standard deviation in the data it first learns from (online: the seed steps;
+            offline: the training split), fixed from then on and saved with the model. Why: features
+            of very different scales learn at very different speeds under Adam, whose step is about the
+            same for every weight. On `dmc/reacher-easy` the reward depends only on the finger-to-target
+            vector, whose standard deviation under random actions is 0.14-0.20 against 1.3-3.3 for the
+            joint angles and speeds, and the 100k-step agents' failed evaluation episodes sit still at
+            0.08-0.22 from the target where their reward or value heads are wrong
+            (benchmarks/results/dmc-best/README.md).
         simnorm_group: group size of SimNorm.
         frame_stack: frames stacked as channels at the pixel encoder's input.
         history: latents the predictor sees (1 = Markov). With h > 1 the first h-1 frames of each
@@ -101,6 +110,7 @@ class WorldModelConfig:
     cnn_channels: int = 16
     cnn_depth: int = 2
     latent_norm: str = "layernorm"
+    state_norm: str = "none"
     simnorm_group: int = 8
     frame_stack: int = 1
     history: int = 1
@@ -139,6 +149,7 @@ class WorldModelConfig:
     def __post_init__(self) -> None:
         choices = {
             "latent_norm": ("simnorm", "layernorm", "none"),
+            "state_norm": ("none", "data"),
             "target": ("ema", "stopgrad"),
             "anti_collapse": ("vicreg", "sigreg", "none"),
             "map_predictor": ("conv", "mlp"),

@@ -14,6 +14,11 @@ from torch import nn
 from world_model.config import WorldModelConfig
 from world_model.layers import latent_norm, mlp
 
+# With `state_norm=data`: the smallest standard deviation a state dimension is divided by, and the bound
+# on standardised values (a dimension nearly constant in the seed data must not blow up when it moves).
+STATE_STD_FLOOR = 1e-2
+STATE_CLIP = 10.0
+
 
 def _stem(in_channels: int, channels: int) -> list[nn.Module]:
     """The 4x4 stride-4 "patchify" convolution every pixel CNN here starts with, and its activation."""
@@ -116,6 +121,16 @@ class Encoder(nn.Module):
         if cfg.keypoints and "pixels" not in obs_shapes:
             raise ValueError(f"keypoints={cfg.keypoints} needs pixel observations, got {sorted(obs_shapes)}")
         self.map_channels, self.split = cfg.map_channels, cfg.state_latent
+        self.state_norm = cfg.state_norm == "data"
+        if self.state_norm:
+            if "state" not in obs_shapes:
+                raise ValueError(
+                    f"state_norm=data standardises state observations, but the inputs are {sorted(obs_shapes)}: "
+                    "set state_norm=none for pixels alone"
+                )
+            # Saved with the model; `fit_state_norm` sets them from data before training.
+            self.register_buffer("state_shift", torch.zeros(obs_shapes["state"][0]))
+            self.register_buffer("state_scale", torch.ones(obs_shapes["state"][0]))
         if cfg.map_channels:
             self._build_map(obs_shapes, cfg)
             return
@@ -177,6 +192,25 @@ class Encoder(nn.Module):
         self.head = nn.Sequential(nn.SiLU(), nn.Conv2d(self.pixel_net.out_channels, cfg.map_channels, 1))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, cfg.map_channels, k)
 
+    @torch.no_grad()
+    def fit_state_norm(self, states: torch.Tensor) -> None:
+        """Standardise state inputs by the mean and standard deviation of `states` `(N, S)` from now on
+        (`cfg.state_norm="data"`). A dimension that barely varies in `states` (std < STATE_STD_FLOOR) is
+        divided by the floor instead: a constant of the seed data may vary later."""
+        if not self.state_norm:
+            raise ValueError("fit_state_norm needs a model built with state_norm=data")
+        if states.ndim != 2 or states.shape[1] != self.state_shift.shape[0] or len(states) < 2:
+            raise ValueError(f"states must be (N >= 2, {self.state_shift.shape[0]}), got {tuple(states.shape)}")
+        states = states.to(self.state_shift)
+        self.state_shift.copy_(states.mean(0))
+        self.state_scale.copy_(states.std(0).clamp_min(STATE_STD_FLOOR))
+
+    def _state(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The state `(B, S)` the state MLP reads: standardised and clipped to +-STATE_CLIP with `state_norm`."""
+        if not self.state_norm:
+            return obs["state"]
+        return ((obs["state"] - self.state_shift) / self.state_scale).clamp(-STATE_CLIP, STATE_CLIP)
+
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """obs (see module docstring) -> z `(B, D)`."""
         if self.map_channels:
@@ -189,7 +223,7 @@ class Encoder(nn.Module):
             return self.norm(torch.cat([self._state_part(obs), self.head(self.pixel_net(obs["pixels"]))], dim=-1))
         parts = []
         if "state" in self.keys:
-            parts.append(self.state_net(obs["state"]))
+            parts.append(self.state_net(self._state(obs)))
         if "pixels" in self.keys:
             parts.append(self.pixel_net(obs["pixels"]))
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
@@ -197,7 +231,7 @@ class Encoder(nn.Module):
 
     def _state_part(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """A split latent's state part before normalisation: `(B, S)` state -> `(B, k)`."""
-        return self.state_head(self.state_net(obs["state"]))
+        return self.state_head(self.state_net(self._state(obs)))
 
 
 def _state_net(state_dim: int, cfg: WorldModelConfig) -> nn.Module:

@@ -92,6 +92,13 @@ class WorldModel(nn.Module):
         for t, o in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
             t.lerp_(o, self.cfg.ema_tau)
 
+    def fit_state_norm(self, states: torch.Tensor) -> None:
+        """With `cfg.state_norm="data"`: standardise state inputs by `states` `(N, S)` (the data training
+        starts from), in the encoder and its target alike."""
+        for encoder in (self.encoder, self.target_encoder):
+            if encoder is not None:
+                encoder.fit_state_norm(states)
+
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per part (the target encoder is not trained)."""
         parts = {
