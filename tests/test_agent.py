@@ -371,3 +371,22 @@ def test_decision_cost_size_specs_parse_presets_and_typed_overrides():
     assert overrides["latent_norm"] == "simnorm"  # the agent's own overrides are kept
     with pytest.raises(ValueError, match="joined by commas, no spaces"):
         _with_model(base, "latent_dim=512 residual=false")
+
+
+def test_reacher_failures_traces_an_evaluation_episode_as_evaluation_runs_it():
+    from benchmarks.reacher_failures import trace_episode
+    from envs import make_env
+    from eval.episode import run_episode
+    from eval.evaluate import episode_seed, reseed
+
+    env = make_env("dmc/reacher-easy", obs="state")
+    cfg = RewardAgentConfig(
+        model=ModelConfig(size="tiny", overrides={**RewardAgentConfig().model.overrides, "num_bins": 21}), plan=False
+    )
+    agent = build_reward_agent(cfg, {"state": (6,)}, 2, device="cpu", generator=make_generator("cpu", 0), discount=0.9)
+    seed = episode_seed(0, 3)
+    row = trace_episode(agent, env, seed)
+    reseed(agent, seed)
+    assert row["return"] == run_episode(env, agent, seed=seed).total_return  # the same episode, replayed
+    assert row["end_dist"] > 0 and np.isfinite(row["end_pred_reward"]) and row["end_speed"] >= 0
+    assert row["first_reach"] is None or 0 <= row["first_reach"] < 500
