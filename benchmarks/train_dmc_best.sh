@@ -13,7 +13,9 @@ read -r -a TASKS <<< "${TASKS:-$KNOWN}"
 settings() {  # the overrides for one task, on top of train_dmc.sh's command line
   case "$1" in
     cartpole-swingup) echo "" ;;  # the defaults: at agent.lr=1e-3 seed 0 collapsed to 0 at 100k
-    reacher-easy) echo "agent.lr=1e-3 updates_per_decision=2" ;;
+    # discount 0.95 (TD-MPC2's rule: 0.99) steepens the value landscape that kept arms still far from the
+    # target; state_norm=data standardises the 0.1-scale finger-to-target input (dmc-discount/README.md)
+    reacher-easy) echo "agent.lr=1e-3 agent.discount=0.95 +agent.model.overrides.state_norm=data" ;;
     # eval_execute=elite: evaluation executes a drawn elite (TD-MPC2's way), where the elites' mean let
     # walker and cheetah checkpoints lie still in some episodes (dmc-best/eval_execute.md)
     walker-walk) echo "agent.lr=1e-3 agent.eval_execute=elite" ;;
