@@ -39,18 +39,19 @@ def trace_episode(agent, env, seed: int, tail: int = 50) -> dict:
         actions.append(np.asarray(t.action, dtype=np.float32))
 
     result = run_episode(env, agent, seed=seed, on_step=on_step)
-    dist = np.linalg.norm(np.stack(states)[:, 2:4], axis=1)
+    states, end_actions = np.stack(states), np.stack(actions[-tail:])  # (T, 6), (tail, 2)
+    dist = np.linalg.norm(states[:, 2:4], axis=1)
     reached = np.flatnonzero(dist < TARGET_REACH)
     model = agent.model
     with torch.no_grad():
-        z = model.encode({"state": torch.as_tensor(np.stack(states[-tail:]))})
-        predicted = model.two_hot.decode(model.reward(z, torch.as_tensor(np.stack(actions[-tail:]))))
+        z = model.encode({"state": torch.as_tensor(states[-tail:])})
+        predicted = model.two_hot.decode(model.reward(z, torch.as_tensor(end_actions)))
     return {
         "return": result.total_return,
         "first_reach": int(reached[0]) if len(reached) else None,
         "end_dist": float(dist[-tail:].mean()),
         "end_pred_reward": float(predicted.mean()),
-        "end_speed": float(np.abs(np.stack(states[-tail:])[:, 4:]).mean()),
+        "end_speed": float(np.abs(states[-tail:, 4:]).mean()),
     }
 
 
