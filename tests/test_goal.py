@@ -532,3 +532,41 @@ def test_push_t_readout_neighbours_match_a_brute_force_search():
     train_y, y = rng.normal(size=(700, 2)), rng.normal(size=(600, 2))
     nearest = np.argsort(((x[:, None] - train_x[None]) ** 2).sum(-1), axis=1)[:, :5]
     np.testing.assert_allclose(knn_r2(train_x, train_y, x, y), r2_score(train_y[nearest].mean(1), y))
+
+
+def test_push_t_state_model_energies_read_the_block_in_tolerances_and_the_state_by_weights():
+    from benchmarks.push_t_state_model import BLOCK, VELOCITY, pose_energy, pose_error, state_energy
+
+    def block(x, y, angle):
+        return torch.tensor([x, y, np.cos(angle), np.sin(angle)], dtype=torch.float32)
+
+    goal = block(0.1, -0.1, np.pi - 0.05)
+    position, angle = pose_error(block(0.13, -0.1, -np.pi + 0.05), goal)  # the angle wraps across pi
+    assert position.item() == pytest.approx(0.03, abs=1e-6) and angle.item() == pytest.approx(0.1, abs=1e-5)
+    states = torch.zeros(3, 2, 11)  # a plan of 2 decisions (and its start) for 2 candidates
+    states[:, :, BLOCK] = goal
+    states[1:, 1, BLOCK] = block(0.13, -0.1, np.pi - 0.05 + np.deg2rad(15))  # one tolerance off in each
+    states[:, :, :2] = 0.4  # the pusher far from anything: the pose energy does not see it
+    zeros = torch.zeros(2, 2, 2)
+    np.testing.assert_allclose(pose_energy(goal)(states, zeros, None).numpy(), [0.0, 4.0], atol=1e-4)
+    states[-1, 0, VELOCITY] = torch.tensor([0.1, 0.0, 1.0])  # candidate 0 ends with the block moving
+    rest = pose_energy(goal, rest=0.5)(states, zeros, None)
+    assert rest[0].item() == pytest.approx(0.5 * 2 * (1.0 + 1.0), abs=1e-4)  # weight x horizon x (speed + spin)
+    goal_state = states[0, 0].clone()
+    goal_state[:2] = -0.4  # the goal's pusher elsewhere
+    weights = torch.zeros(11)
+    weights[BLOCK] = 1.0
+    whole, block_only = (
+        state_energy(goal_state, torch.ones(11), w)(states, zeros, None) for w in (torch.ones(11), weights)
+    )
+    assert block_only[0].item() == pytest.approx(0.0, abs=1e-5) and whole[0].item() > 1.0
+
+
+def test_push_t_state_model_learns_a_change_and_needs_states(tmp_path):
+    from benchmarks.push_t_state_model import StateModel, load_transitions
+
+    states = torch.randn(100, 3)
+    model = StateModel(states, 0.1 * torch.randn(100, 3), action_dim=2, hidden=8)
+    assert model.action_dim == 2 and model(states[:4], torch.zeros(4, 2)).shape == (4, 3)
+    with pytest.raises(FileNotFoundError, match="collect"):
+        load_transitions(str(tmp_path))

@@ -102,6 +102,16 @@ class WorldModelConfig:
             only. 0: the flattened `PixelTrunk`. On `goal/push-t` 24 points lifted the block angle's MLP
             readout from 0.14 to 0.23-0.26 (0.91 is possible from the same frames) and planned no better
             (benchmarks/results/goal/README.md, twenty-first session).
+        contrastive_weight: weight of an InfoNCE term on the predictions (0: none): each predicted latent
+            must pick out its own target among the targets of every sequence and step in the batch, by
+            squared distance. Why: VICReg is met by whatever few factors vary most (on `goal/push-t` the
+            block's position and the pusher), and no term of the JEPA loss asks for the rest, such as the
+            block's angle (an MLP reads it at R^2 0.1-0.25 from such latents, 0.91 from the same frames
+            supervised). Telling apart frames of other episodes, where the block lies at every angle, and
+            of the same window, where it has moved or turned a little, asks for everything that differs.
+            The negatives are the local batch's (not gathered across processes).
+        contrastive_temperature: the InfoNCE logits are minus the mean squared distance per dimension
+            divided by this.
     """
 
     latent_dim: int = 64
@@ -145,6 +155,8 @@ class WorldModelConfig:
     state_latent: int = 0
     keypoints: int = 0
     state_prediction_weight: float = 1.0
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
 
     def __post_init__(self) -> None:
         choices = {
@@ -193,6 +205,11 @@ class WorldModelConfig:
             raise ValueError(
                 f"sigreg_weight={self.sigreg_weight} adds SIGReg beside anti_collapse=vicreg only (got "
                 f"anti_collapse={self.anti_collapse!r}); for SIGReg alone set anti_collapse=sigreg and its weight"
+            )
+        if self.contrastive_weight < 0 or self.contrastive_temperature <= 0:
+            raise ValueError(
+                f"contrastive_weight={self.contrastive_weight} must be >= 0 (0: none) and "
+                f"contrastive_temperature={self.contrastive_temperature} > 0"
             )
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")

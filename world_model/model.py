@@ -175,6 +175,9 @@ class WorldModel(nn.Module):
             total = total + cfg.teacher_forcing * tf_loss
             metrics["tf_loss"] = tf_loss.item()
 
+        if cfg.contrastive_weight > 0:
+            total = total + cfg.contrastive_weight * self._contrastive(zs[1:], targets, metrics)
+
         online = _flat(z_all) if z_all is not None else z0  # latents with gradient into the encoder
         total = total + self._anti_collapse(online, generator, sync, metrics)
         total = total + self._auxiliary(batch, obs, z0, z_all, targets, zs, w, metrics)
@@ -204,6 +207,20 @@ class WorldModel(nn.Module):
             {k: v[c:] for k, v in batch.obs.items()}, batch.action[c:], later(batch.reward), later(batch.terminated)
         )
         return past, rest, {k: v[c:] for k, v in obs.items()}
+
+    def _contrastive(self, predicted: torch.Tensor, targets: torch.Tensor, metrics: dict) -> torch.Tensor:
+        """InfoNCE of predictions `(T, B, D)` against targets `(T, B, D)`: each prediction's own target is
+        the positive; every other target of the batch (other sequences, other steps of its own) a negative."""
+        T, B, D = targets.shape
+        pred, keys = predicted.reshape(T * B, D), targets.reshape(T * B, D)
+        # Squared distances by |p|^2 - 2 p.k + |k|^2: one (TB, TB) matrix product.
+        sq = pred.pow(2).sum(1, keepdim=True) - 2 * pred @ keys.T + keys.pow(2).sum(1)
+        logits = -sq / (D * self.cfg.contrastive_temperature)
+        labels = torch.arange(T * B, device=pred.device)
+        loss = F.cross_entropy(logits, labels)
+        metrics["contrastive_loss"] = loss.item()
+        metrics["contrastive_acc"] = (logits.argmax(1) == labels).float().mean().item()
+        return loss
 
     def _anti_collapse(self, z, generator, sync, metrics) -> torch.Tensor:
         cfg = self.cfg
