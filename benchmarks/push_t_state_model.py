@@ -37,6 +37,7 @@ from envs import make_env  # noqa: E402
 from envs.tasks import push_t  # noqa: E402
 from eval.evaluate import episode_seed  # noqa: E402
 
+PUSHER = slice(0, 2)  # x, y of the pusher
 BLOCK = slice(2, 6)  # x, y, cos, sin of the block in push-t's `state` observation
 VELOCITY = slice(6, 9)  # the block's vx, vy and spin
 REST_SPEED, REST_SPIN = 0.1, 1.0  # units/s and rad/s of block motion that cost one tolerance at the plan's end
@@ -152,8 +153,8 @@ def state_energy(goal: torch.Tensor, std: torch.Tensor, weights: torch.Tensor):
 
 
 # `pose`: the block's pose error in tolerance units (the oracle's); `state`: the whole standardised state;
-# `block`: the block's standardised x, y, cos, sin alone.
-ENERGIES = ("pose", "state", "block")
+# `block`: the block's standardised x, y, cos, sin alone; `positions`: the block's and the pusher's, no speeds.
+ENERGIES = ("pose", "state", "block", "positions")
 
 
 @torch.no_grad()
@@ -192,6 +193,8 @@ def plan_episodes(
         else:
             weights = torch.ones_like(goal) if energy == "state" else torch.zeros_like(goal)
             weights[BLOCK] = 1.0  # `block`: the block's standardised pose alone
+            if energy == "positions":
+                weights[PUSHER] = 1.0
             objective = state_energy(goal, model.std, weights)
         if action_cost:
             objective = WeightedSum([(1.0, objective), (action_cost, ActionPenalty())])
