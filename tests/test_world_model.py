@@ -167,14 +167,20 @@ def test_collapse_is_measured_and_prevented():
     assert healthy[-1]["z_std_min"] > 0.3 and healthy[-1]["z_rank"] > 3
 
 
-def test_contrastive_term_adds_its_weighted_infonce():
-    batch = Batch({"state": torch.randn(4, 16, 7, generator=torch.Generator().manual_seed(0))}, torch.zeros(3, 16, A))
-    results = {}
-    for weight in (0.0, 2.0):
+def _losses_without_and_with(field: str, weight: float, steps: int, **loss_kwargs):
+    """`((loss, metrics) without, (loss, metrics) with)` the term `field` at `weight`, on the same networks."""
+    obs = torch.randn(steps + 1, 16, 7, generator=torch.Generator().manual_seed(0))
+    batch = Batch({"state": obs}, torch.zeros(steps, 16, A))
+    results = []
+    for w in (0.0, weight):
         torch.manual_seed(0)  # the same networks
-        wm = WorldModel({"state": (7,)}, A, preset("tiny", contrastive_weight=weight))
-        results[weight] = wm.loss(batch)
-    (plain, plain_metrics), (both, metrics) = results[0.0], results[2.0]
+        wm = WorldModel({"state": (7,)}, A, preset("tiny", **{field: w}))
+        results.append(wm.loss(batch, **loss_kwargs))
+    return results
+
+
+def test_contrastive_term_adds_its_weighted_infonce():
+    (plain, plain_metrics), (both, metrics) = _losses_without_and_with("contrastive_weight", 2.0, steps=3)
     assert "contrastive_loss" not in plain_metrics
     assert (both - plain).item() == pytest.approx(2.0 * metrics["contrastive_loss"], rel=1e-4)
     assert metrics["contrastive_loss"] > 0.0
@@ -231,13 +237,9 @@ def test_sigreg_training_keeps_rank():
 
 
 def test_sigreg_beside_vicreg_adds_its_weighted_term():
-    batch = Batch({"state": torch.randn(3, 16, 7, generator=torch.Generator().manual_seed(0))}, torch.zeros(2, 16, A))
-    totals = {}
-    for weight in (0.0, 0.5):
-        torch.manual_seed(0)  # the same networks
-        wm = WorldModel({"state": (7,)}, A, preset("tiny", sigreg_weight=weight))
-        totals[weight] = wm.loss(batch, generator=torch.Generator().manual_seed(1))
-    (plain, plain_metrics), (both, metrics) = totals[0.0], totals[0.5]
+    (plain, plain_metrics), (both, metrics) = _losses_without_and_with(
+        "sigreg_weight", 0.5, steps=2, generator=torch.Generator().manual_seed(1)
+    )
     assert "sigreg" not in plain_metrics and metrics["anti_collapse"] == pytest.approx(plain_metrics["anti_collapse"])
     assert (both - plain).item() == pytest.approx(0.5 * metrics["sigreg"], rel=1e-4)
     with pytest.raises(ValueError, match="anti_collapse=vicreg only"):

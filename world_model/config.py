@@ -109,7 +109,9 @@ class WorldModelConfig:
             block's angle (an MLP reads it at R^2 0.1-0.25 from such latents, 0.91 from the same frames
             supervised). Telling apart frames of other episodes, where the block lies at every angle, and
             of the same window, where it has moved or turned a little, asks for everything that differs.
-            The negatives are the local batch's (not gathered across processes).
+            Measured there (weight 1, temperature 0.1): the angle's MLP readout 0.41-0.48 against
+            0.11-0.14 without; planning no better (0/10; benchmarks/results/goal/README.md, thirty-first
+            session). The negatives are the local batch's (not gathered across processes).
         contrastive_temperature: the InfoNCE logits are minus the mean squared distance per dimension
             divided by this.
     """
