@@ -19,6 +19,7 @@ multi-step rollouts, and then:
 from __future__ import annotations
 
 import argparse
+import functools
 import pathlib
 import time
 
@@ -35,6 +36,7 @@ from agent.planners.cem import CEM, CEMConfig  # noqa: E402
 from benchmarks.push_t_plan_check import EXPERT_DECISIONS, reset_with_expert  # noqa: E402
 from envs import make_env  # noqa: E402
 from envs.tasks import push_t  # noqa: E402
+from eval.episode import run_episode  # noqa: E402
 from eval.evaluate import episode_seed  # noqa: E402
 
 PUSHER = slice(0, 2)  # x, y of the pusher
@@ -80,15 +82,21 @@ class StateModel(nn.Module):
         return s + self.delta_std * self.net(torch.cat([(s - self.mean) / self.std, a], -1))
 
 
-def train_model(data: dict, val: dict, args, generator: torch.Generator) -> tuple[StateModel, list[str]]:
-    """Train on `args.horizon`-step windows for `args.minutes`; the loss is the mean standardised error."""
+def new_model(data: dict, hidden: int) -> StateModel:
+    """An untrained `StateModel` standardised by the training episodes `data`."""
     states, actions = data["state"], data["action"]
     deltas = (states[:, 1:] - states[:, :-1]).reshape(-1, states.shape[-1])
-    model = StateModel(states.reshape(-1, states.shape[-1]), deltas, actions.shape[-1], args.hidden)
+    return StateModel(states.reshape(-1, states.shape[-1]), deltas, actions.shape[-1], hidden)
+
+
+def train_model(data: dict, val: dict, args, generator: torch.Generator) -> StateModel:
+    """Train on `args.horizon`-step windows for `args.minutes`; the loss is the mean standardised error."""
+    states, actions = data["state"], data["action"]
+    model = new_model(data, args.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     E, T = actions.shape[:2]
     H = args.horizon
-    log, step, start = [], 0, time.perf_counter()
+    step, start = 0, time.perf_counter()
 
     def window_loss(st, ac, idx_e, idx_t):
         s = st[idx_e, idx_t]
@@ -111,16 +119,17 @@ def train_model(data: dict, val: dict, args, generator: torch.Generator) -> tupl
                 ve = torch.randint(0, len(val["action"]), (1024,), generator=generator)
                 vt = torch.randint(0, T - H + 1, (1024,), generator=generator)
                 v = window_loss(val["state"], val["action"], ve, vt).item()
-            log.append(f"update {step}: train {loss.item():.4f}, val {v:.4f} ({time.perf_counter() - start:.0f} s)")
-            print(log[-1], flush=True)
-    return model, log
+            print(
+                f"update {step}: train {loss.item():.4f}, val {v:.4f} ({time.perf_counter() - start:.0f} s)", flush=True
+            )
+    return model
 
 
 def pose_error(block: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Block poses `(..., 4)` (x, y, cos, sin) against a goal pose `(4,)`: position and angle errors `(...)`."""
     position = (block[..., :2] - goal[:2]).norm(dim=-1)
     angle = torch.atan2(block[..., 3], block[..., 2]) - torch.atan2(goal[3], goal[2])
-    return position, torch.remainder(angle + torch.pi, 2 * torch.pi).sub(torch.pi).abs()
+    return position, push_t.wrap_angle(angle).abs()
 
 
 def pose_energy(goal: torch.Tensor, rest: float = 0.0):
@@ -176,51 +185,68 @@ def expert_prediction(model: StateModel, env, pairs: int) -> list[str]:
     return rows
 
 
-@torch.no_grad()
-def plan_episodes(
-    model: StateModel, env, pairs: int, cfg: CEMConfig, seed: int, energy: str, action_cost: float, rest: float
-) -> list[str]:
-    """Closed-loop CEM on the model for each pair (the evaluation's episodes); success at the last step."""
-    planner, generator = CEM(cfg), torch.Generator().manual_seed(seed)
-    rows = ["| pair | success | reached | final position, angle error (rad) | ms/decision |", "|---|---|---|---|---|"]
-    print("\n".join(rows), flush=True)
+def make_objective(energy: str, goal: torch.Tensor, std: torch.Tensor, action_cost: float, rest: float):
+    """The planner's energy `energy` (see `ENERGIES`) toward the goal state `goal` `(S,)`."""
+    if energy == "pose":
+        objective = pose_energy(goal[BLOCK], rest)
+    else:
+        weights = torch.ones_like(goal) if energy == "state" else torch.zeros_like(goal)
+        weights[BLOCK] = 1.0  # `block`: the block's standardised pose alone
+        if energy == "positions":
+            weights[PUSHER] = 1.0
+        objective = state_energy(goal, std, weights)
+    if action_cost:
+        objective = WeightedSum([(1.0, objective), (action_cost, ActionPenalty())])
+    return objective
+
+
+class StatePlanner:
+    """An agent for `run_episode`: CEM on the state model toward the goal in `obs["goal"]`, warm-started by
+    the last plan shifted by one decision.
+
+    Args:
+        objective: `goal state (S,) -> objective` (e.g. a `make_objective` partial).
+    """
+
+    def __init__(self, model: StateModel, cfg: CEMConfig, objective, generator: torch.Generator):
+        self.model, self.planner, self.make, self.generator = model, CEM(cfg), objective, generator
+        self.seconds, self.decisions = 0.0, 0
+
+    def reset(self) -> None:
+        self.objective, self.mean = None, None
+
+    @torch.no_grad()
+    def act(self, obs: dict, *, goal=None, explore: bool = False) -> np.ndarray:
+        start = time.perf_counter()
+        if self.objective is None:
+            self.objective = self.make(torch.as_tensor(obs["goal"]["state"]))
+        s = torch.as_tensor(obs["state"])
+        result = self.planner.plan(s, self.model, self.objective, init=self.mean, generator=self.generator)
+        self.mean = torch.cat([result.actions[1:], result.actions[-1:]])
+        self.seconds += time.perf_counter() - start
+        self.decisions += 1
+        return result.actions[0].numpy()
+
+
+def plan_episodes(model: StateModel, env, pairs: int, cfg: CEMConfig, seed: int, objective) -> str:
+    """Closed-loop CEM on the model for each pair (the evaluation's episodes, through `run_episode`); prints a
+    row per pair and returns the summary line. `objective`: goal state `(S,)` -> objective."""
+    agent = StatePlanner(model, cfg, objective, torch.Generator().manual_seed(seed))
+    print("| pair | success | reached | final position, angle error (rad) | ms/decision |\n|---|---|---|---|---|")
     outcomes = []
     for pair in range(pairs):
-        obs, _ = env.reset(seed=episode_seed(0, pair))
-        goal = torch.as_tensor(obs["goal"]["state"])
-        if energy == "pose":
-            objective = pose_energy(goal[BLOCK], rest)
-        else:
-            weights = torch.ones_like(goal) if energy == "state" else torch.zeros_like(goal)
-            weights[BLOCK] = 1.0  # `block`: the block's standardised pose alone
-            if energy == "positions":
-                weights[PUSHER] = 1.0
-            objective = state_energy(goal, model.std, weights)
-        if action_cost:
-            objective = WeightedSum([(1.0, objective), (action_cost, ActionPenalty())])
-        mean, reached, spent, steps = None, False, 0.0, 0
-        done = False
-        while not done:
-            t0 = time.perf_counter()
-            s = torch.as_tensor(obs["state"])
-            result = planner.plan(s, model, objective, goal=None, init=mean, generator=generator)
-            mean = torch.cat([result.actions[1:], result.actions[-1:]])  # warm start: shift by one
-            spent += time.perf_counter() - t0
-            obs, _, terminated, truncated, info = env.step(result.actions[0].numpy())
-            steps += 1
-            errors = env.unwrapped.task.goal_errors(env.unwrapped.physics)
-            reached = reached or env.unwrapped.task.within_tolerance(errors)
-            done = terminated or truncated
-        success = env.unwrapped.task.within_tolerance(errors)
-        outcomes.append((success, reached, errors["position_error"], errors["angle_error"]))
-        rows.append(
-            f"| {pair} | {int(success)} | {int(reached)} | {errors['position_error']:.3f}, "
-            f"{errors['angle_error']:.2f} | {1e3 * spent / steps:.0f} |"
+        seconds, decisions = agent.seconds, agent.decisions
+        episode = run_episode(env, agent, seed=episode_seed(0, pair))
+        errors = episode.final_errors
+        outcomes.append((episode.success, episode.ever_success, errors["position_error"], errors["angle_error"]))
+        ms = 1e3 * (agent.seconds - seconds) / (agent.decisions - decisions)
+        print(
+            f"| {pair} | {int(episode.success)} | {int(episode.ever_success)} | {errors['position_error']:.3f}, "
+            f"{errors['angle_error']:.2f} | {ms:.0f} |",
+            flush=True,
         )
-        print(rows[-1], flush=True)
     s, r, p, a = (np.mean([o[i] for o in outcomes]) for i in range(4))
-    rows.append(f"\nsuccess {s:.2f}, reached {r:.2f}, final position {p:.3f}, angle {a:.2f} rad over {pairs} pairs")
-    return rows
+    return f"\nsuccess {s:.2f}, reached {r:.2f}, final position {p:.3f}, angle {a:.2f} rad over {pairs} pairs"
 
 
 def main() -> None:
@@ -249,12 +275,10 @@ def main() -> None:
     data, val = load_transitions(args.dataset)
     print(f"{len(data['action'])} training episodes, {len(val['action'])} validation; {vars(args)}")
     if args.load:
-        states, actions = data["state"], data["action"]
-        deltas = (states[:, 1:] - states[:, :-1]).reshape(-1, states.shape[-1])
-        model = StateModel(states.reshape(-1, states.shape[-1]), deltas, actions.shape[-1], args.hidden)
+        model = new_model(data, args.hidden)
         model.load_state_dict(torch.load(args.load))
     else:
-        model, _ = train_model(data, val, args, generator)
+        model = train_model(data, val, args, generator)
         if args.save:
             torch.save(model.state_dict(), args.save)
     model.eval()
@@ -262,7 +286,10 @@ def main() -> None:
     print("\n".join(expert_prediction(model, env, args.pairs)))
     if args.plan:
         cfg = CEMConfig(horizon=args.plan_horizon, samples=args.samples, iterations=args.iterations, elites=16)
-        print(plan_episodes(model, env, args.pairs, cfg, args.seed, args.energy, args.action_cost, args.rest)[-1])
+        objective = functools.partial(
+            make_objective, args.energy, std=model.std, action_cost=args.action_cost, rest=args.rest
+        )
+        print(plan_episodes(model, env, args.pairs, cfg, args.seed, objective))
     env.close()
 
 
