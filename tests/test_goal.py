@@ -570,3 +570,20 @@ def test_push_t_state_model_learns_a_change_and_needs_states(tmp_path):
     assert model.action_dim == 2 and model(states[:4], torch.zeros(4, 2)).shape == (4, 3)
     with pytest.raises(FileNotFoundError, match="collect"):
         load_transitions(str(tmp_path))
+
+
+def test_push_t_state_planner_runs_an_evaluation_episode_through_run_episode():
+    import functools
+
+    from benchmarks.push_t_state_model import StatePlanner, make_objective, new_model
+
+    g = torch.Generator().manual_seed(0)
+    data = {"state": torch.randn(4, 6, 11, generator=g), "action": torch.rand(4, 5, 2, generator=g) * 2 - 1}
+    model = new_model(data, hidden=8).eval()
+    objective = functools.partial(make_objective, "block", std=model.std, action_cost=1.0, rest=0.0)
+    agent = StatePlanner(model, CEMConfig(horizon=2, samples=8, iterations=1, elites=2), objective, g)
+    env = make_env("goal/push-t", obs="state")
+    episode = run_episode(env, agent, seed=3)
+    assert episode.length == agent.decisions == 100 and agent.mean.shape == (2, 2)
+    assert episode.success is not None and set(episode.final_errors) >= {"position_error", "angle_error"}
+    env.close()
