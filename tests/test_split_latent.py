@@ -105,3 +105,50 @@ def test_map_and_state_parts_each_get_their_anti_collapse_term():
     state, locations = vicreg(z[:, :K], **kw)[0], vicreg(z[:, K:].reshape(-1, 4), **kw)[0]
     torch.testing.assert_close(term, cfg.anti_collapse_weight * (state + locations))
     assert metrics["state_anti_collapse"] == pytest.approx(state.item())
+
+
+# A state split in two (`state_split`): push-t's pusher entries (position, speed) against the block's.
+PUSHER = [0, 1, 9, 10]
+
+
+def _state_split_model(**overrides):
+    return WorldModel({"state": (11,)}, A, preset("tiny", state_latent=K, state_split=PUSHER, **overrides))
+
+
+def test_a_state_split_gives_each_group_of_entries_its_own_normalised_part():
+    wm = _state_split_model()
+    state = torch.randn(5, 11, generator=torch.Generator().manual_seed(0))
+    z = wm.encode({"state": state})
+    assert z.shape == (5, 16)
+    for part in (z[:, :K], z[:, K:]):
+        torch.testing.assert_close(part.mean(1), torch.zeros(5), atol=1e-5, rtol=0)
+    moved_pusher, moved_block = state.clone(), state.clone()
+    moved_pusher[:, PUSHER] += 1.0
+    moved_block[:, [2, 3, 4, 5, 6, 7, 8]] += 1.0
+    pusher_z, block_z = wm.encode({"state": moved_pusher}), wm.encode({"state": moved_block})
+    torch.testing.assert_close(pusher_z[:, K:], z[:, K:])  # the rest ignores the named entries
+    torch.testing.assert_close(block_z[:, :K], z[:, :K])  # and the leading part the others
+    assert not torch.allclose(pusher_z[:, :K], z[:, :K]) and not torch.allclose(block_z[:, K:], z[:, K:])
+
+
+def test_a_state_split_model_trains_and_its_config_survives_a_saved_list():
+    torch.manual_seed(0)
+    wm = _state_split_model(inverse_dims=K, inverse_dynamics=1.0)
+    batch = Batch({"state": torch.randn(3, 4, 11)}, torch.rand(2, 4, A) * 2 - 1)
+    loss, metrics = wm.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and "idm_loss" in metrics
+    assert all(p.grad is not None for p in wm.encoder.rest_net.parameters())
+    # Hydra and checkpoints hand the indices back as a list; the config keeps a tuple (hashable, typed).
+    assert preset("tiny", state_latent=K, state_split=list(PUSHER)).state_split == tuple(PUSHER)
+
+
+def test_state_split_errors_name_the_fix():
+    with pytest.raises(ValueError, match="it needs state_latent > 0"):
+        preset("tiny", state_split=[0, 1])
+    with pytest.raises(ValueError, match="names distinct state entries"):
+        preset("tiny", state_latent=K, state_split=[0, 0])
+    with pytest.raises(ValueError, match="needs state observations only"):
+        WorldModel(SHAPES, A, preset("tiny", state_latent=K, state_split=[0]))
+    with pytest.raises(ValueError, match=r"must name some, not all, of the 11 state entries \(indices 0-10\)"):
+        WorldModel({"state": (11,)}, A, preset("tiny", state_latent=K, state_split=[0, 11]))

@@ -89,6 +89,14 @@ class WorldModelConfig:
             with `obs=proprio+pixels`: the pusher is the state, and the pixels' part is left to the block).
             The goal energy weighs the parts by their sizes. With `map_channels` (and `map_predictor=mlp`)
             the pixels' part is the feature map: `latent_dim = k + C * side * side`. 0: one fused head.
+        state_split: with state observations only and `state_latent` k > 0, the indices of the state
+            entries that make the latent's k leading dimensions (their own MLP and head); the other
+            entries make the rest, each part normalised on its own. Why: the goal energy can then weigh
+            one part alone (`agent.state_weight`). On `goal/push-t` with `obs=state`, the pusher's
+            entries (0, 1, 9, 10: its position and speed) split from the block's, so that a JEPA model
+            on the state can be planned with an energy on the block alone, as a plain state model
+            reaches 70% of the goals with (benchmarks/results/goal/README.md, thirty-second session).
+            Empty: no split (`state_latent` then splits state from pixels).
         state_prediction_weight: with `state_latent`, the weight of the state part's dimensions in the
             latent prediction loss (the pixels' part weighs 1). On `goal/push-t` the state is the pusher,
             whose path the block deflects (by 0.06 of its 0.10 units in 4 decisions at the median, under
@@ -156,6 +164,7 @@ class WorldModelConfig:
     map_hidden: int = 32
     state_latent: int = 0
     keypoints: int = 0
+    state_split: tuple[int, ...] = ()
     state_prediction_weight: float = 1.0
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
@@ -196,6 +205,20 @@ class WorldModelConfig:
             )
         if self.state_latent and self.latent_norm == "simnorm" and self.state_latent % self.simnorm_group:
             raise ValueError(f"state_latent={self.state_latent} must be a multiple of simnorm_group")
+        # From hydra or a saved checkpoint the indices come as a list: keep the config hashable and typed.
+        object.__setattr__(self, "state_split", tuple(int(i) for i in self.state_split))
+        if self.state_split and (
+            not self.state_latent
+            or self.map_channels
+            or self.keypoints
+            or min(self.state_split) < 0
+            or len(set(self.state_split)) != len(self.state_split)
+        ):
+            raise ValueError(
+                f"state_split={list(self.state_split)} names distinct state entries (>= 0) for the latent's "
+                f"state_latent leading dimensions: it needs state_latent > 0 (got {self.state_latent}) and a vector "
+                "latent (map_channels=0, keypoints=0)"
+            )
         if self.state_prediction_weight < 0 or (self.state_prediction_weight != 1.0 and not self.state_latent):
             raise ValueError(
                 f"state_prediction_weight={self.state_prediction_weight} weighs the state part of a split latent: "

@@ -105,7 +105,9 @@ class Encoder(nn.Module):
     C channels together: the channels-last layout the predictor's convolutions run fastest in), each
     location normalised on its own when `latent_norm="layernorm"`. With `cfg.state_latent` k > 0 (state and
     pixels) the state's features get their own head to the latent's k leading dimensions and the pixels'
-    the rest (a vector, or the feature map with `map_channels`), each part normalised on its own.
+    the rest (a vector, or the feature map with `map_channels`), each part normalised on its own. With
+    `cfg.state_split` (state only) the named state entries make the k leading dimensions and the other
+    entries the rest, the same way.
 
     Args:
         obs_shapes: `{"state": (S,), "pixels": (3, H, W)}`, either key or both.
@@ -120,7 +122,7 @@ class Encoder(nn.Module):
         self.keys = tuple(sorted(obs_shapes))
         if cfg.keypoints and "pixels" not in obs_shapes:
             raise ValueError(f"keypoints={cfg.keypoints} needs pixel observations, got {sorted(obs_shapes)}")
-        self.map_channels, self.split = cfg.map_channels, cfg.state_latent
+        self.map_channels, self.split, self.state_split = cfg.map_channels, cfg.state_latent, bool(cfg.state_split)
         self.state_norm = cfg.state_norm == "data"
         if self.state_norm:
             if "state" not in obs_shapes:
@@ -133,6 +135,9 @@ class Encoder(nn.Module):
             self.register_buffer("state_scale", torch.ones(obs_shapes["state"][0]))
         if cfg.map_channels:
             self._build_map(obs_shapes, cfg)
+            return
+        if cfg.state_split:
+            self._build_state_split(obs_shapes, cfg)
             return
         if cfg.state_latent:
             self._build_split(obs_shapes, cfg)
@@ -168,6 +173,25 @@ class Encoder(nn.Module):
         act = nn.Identity() if cfg.keypoints else nn.SiLU()
         self.head = nn.Sequential(act, nn.Linear(self.pixel_net.out_dim, cfg.latent_dim - k))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, split=k)
+
+    def _build_state_split(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
+        """State inputs split in two: the entries `cfg.state_split` through their own MLP and head to the
+        latent's `state_latent` leading dimensions, the other entries through another to the rest."""
+        if self.keys != ("state",):
+            raise ValueError(f"state_split needs state observations only, got {list(self.keys)}")
+        dim = obs_shapes["state"][0]
+        picked = list(cfg.state_split)
+        if max(picked) >= dim or len(picked) >= dim:
+            raise ValueError(
+                f"state_split={picked} must name some, not all, of the {dim} state entries (indices 0-{dim - 1})"
+            )
+        self.register_buffer("part_index", torch.tensor(picked), persistent=False)
+        self.register_buffer("rest_index", torch.tensor([i for i in range(dim) if i not in picked]), persistent=False)
+        self.state_net = _state_net(len(picked), cfg)
+        self.state_head = _state_head(cfg)
+        self.rest_net = _state_net(dim - len(picked), cfg)
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden_dim, cfg.latent_dim - cfg.state_latent))
+        self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, split=cfg.state_latent)
 
     def _build_map(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
         k = cfg.state_latent
@@ -219,6 +243,11 @@ class Encoder(nn.Module):
             if self.split:
                 z = torch.cat([self._state_part(obs), z], dim=-1)  # (B, k + s * s * C)
             return self.norm(z)
+        if self.state_split:
+            state = self._state(obs)  # (B, S)
+            part = self.state_head(self.state_net(state.index_select(-1, self.part_index)))  # (B, k)
+            rest = self.head(self.rest_net(state.index_select(-1, self.rest_index)))  # (B, D - k)
+            return self.norm(torch.cat([part, rest], dim=-1))
         if self.split:
             return self.norm(torch.cat([self._state_part(obs), self.head(self.pixel_net(obs["pixels"]))], dim=-1))
         parts = []
