@@ -35,6 +35,9 @@ class Episode:
         total_return: the sum of rewards.
         success: goal tasks: whether the final state is within the task's tolerance (else None).
         ever_success: goal tasks: whether any state was.
+        first_success: goal tasks: how many decisions had been taken when the state was first within
+            tolerance (None: never). A budget's reached rate follows from it: stable-worldmodel, whose
+            Push-T numbers LeWM and DINO-WM report, ends an episode at its first success and counts it.
         final_distance: goal tasks: `info["goal_distance"]` at the end.
         final_errors: goal tasks: every error the task reports at the end (`info["goal_errors"]`, e.g.
             push-t's position and angle errors), where it reports them.
@@ -47,6 +50,7 @@ class Episode:
     total_return: float = 0.0
     success: bool | None = None
     ever_success: bool | None = None
+    first_success: int | None = None
     final_distance: float | None = None
     final_errors: dict[str, float] | None = None
     rewards: list[float] = field(default_factory=list)
@@ -96,6 +100,8 @@ def run_episode(
         episode.rewards.append(float(reward))
         if "success" in info:
             episode.ever_success = bool(episode.ever_success) or bool(info["success"])
+            if info["success"] and episode.first_success is None:
+                episode.first_success = episode.length
         if on_step is not None:
             on_step(Transition(obs, action, float(reward), next_obs, terminated, truncated, info))
         if recorder is not None:

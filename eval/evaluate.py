@@ -3,12 +3,15 @@
     python -m eval.evaluate task=dmc/walker-walk episodes=10 seeds=[0,1,2] workers=2
     python -m eval.evaluate task=goal checkpoint=runs/reacher/checkpoints/latest.pt video=2
     python -m eval.evaluate task=goal/push-t-block obs=proprio+pixels checkpoint=<a>.pt ensemble=[<b>.pt]
+    python -m eval.evaluate task=goal/push-t obs=state checkpoint=<ck> budget=40   # + the peers' protocol
 
 Results folder (`out`):
     episodes.jsonl                      one line per episode (task, obs, run_seed, episode, seed, return, ...)
     summary.json                        per task: mean, std, IQM [95% CI over seeds], success rate (the
                                         final state in tolerance), reached rate (any state was), final
-                                        distance; the machine, the wall time and the command's settings
+                                        distance; the machine, the wall time and the command's settings;
+                                        with `budget=N`, the rate within tolerance at some step of the first
+                                        N decisions (the protocol of LeWM's and DINO-WM's Push-T figures)
     summary.md                          the same as a Markdown table
     videos/<task>/seed<S>_ep<E>.mp4     recorded episodes (`video` per task and seed)
     videos/<task>/seed<S>_tiled.mp4     with `tile=true`, those episodes tiled in one video
@@ -53,6 +56,7 @@ class EvalConfig:
     iterations: int | None = None
     noise_beta: float | None = None
     ensemble: list[str] = field(default_factory=list)
+    budget: int = 0
     episodes: int = 10
     seeds: list[int] = field(default_factory=lambda: [0])
     workers: int = 1
@@ -228,7 +232,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     wall = time.perf_counter() - start
     if cfg.tile and cfg.video:
         _tile_videos(jobs, cfg)
-    return write_results(out, rows, wall, settings=dataclasses.asdict(cfg))
+    return write_results(out, rows, wall, settings=dataclasses.asdict(cfg), budget=cfg.budget)
 
 
 def _tile_videos(jobs: list[Job], cfg: EvalConfig) -> None:
@@ -242,8 +246,22 @@ def _tile_videos(jobs: list[Job], cfg: EvalConfig) -> None:
         write_video(target, tile(videos))
 
 
-def write_results(out: pathlib.Path, rows: list[dict], wall: float, settings: dict | None = None) -> dict:
-    """Write `episodes.jsonl`, `summary.json` (with the command's `settings`, where given) and `summary.md`."""
+def reached_within(rows: list[dict], budget: int) -> float:
+    """The share of goal episodes `rows` within tolerance at some step of their first `budget` decisions."""
+    if any("first_success" not in r for r in rows):
+        raise ValueError("budget= needs episodes that record first_success (evaluated by this version)")
+    return float(np.mean([r["first_success"] is not None and r["first_success"] <= budget for r in rows]))
+
+
+def write_results(
+    out: pathlib.Path, rows: list[dict], wall: float, settings: dict | None = None, budget: int = 0
+) -> dict:
+    """Write `episodes.jsonl`, `summary.json` (with the command's `settings`, where given) and `summary.md`.
+
+    `budget` > 0 adds each goal task's rate of episodes within tolerance at some step of their first
+    `budget` decisions: the protocol behind LeWM's and DINO-WM's Push-T figures in stable-worldmodel
+    (an episode ends at its first success within a budget of twice the goal's distance in steps).
+    """
     with (out / "episodes.jsonl").open("w") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
@@ -266,6 +284,9 @@ def write_results(out: pathlib.Path, rows: list[dict], wall: float, settings: di
         reached = [r["ever_success"] for r in task_rows if r.get("ever_success") is not None]
         if reached:  # within tolerance at some step, where `success` asks for the final state
             summary["tasks"][task]["reached_rate"] = float(np.mean(reached))
+        if budget and reached:
+            summary["tasks"][task]["budget"] = budget
+            summary["tasks"][task]["reached_in_budget_rate"] = reached_within(task_rows, budget)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(markdown(summary))
     return summary
@@ -286,6 +307,11 @@ def markdown(summary: dict) -> str:
             f"{s.get('final_distance', float('nan')):.3f} | {s['ms_per_action']:.1f} |"
         )
     for task, s in summary["tasks"].items():
+        if "budget" in s:
+            lines.append(
+                f"\n{task} within tolerance at some step of the first {s['budget']} decisions (the peers' protocol): "
+                f"{s['reached_in_budget_rate']:.2f}"
+            )
         if "final_errors" in s:
             errors = ", ".join(f"{k} {v:.3f}" for k, v in s["final_errors"].items())
             lines.append(f"\n{task} final errors (mean): {errors}")

@@ -66,8 +66,10 @@ def test_run_episode_counts_and_success():
     assert steps[-1].truncated and not steps[-1].terminated and steps[0].next_obs["state"][0] == 1
     goal = run_episode(CountingEnv(length=6, goal_at=4, terminate=True), ConstantAgent(), seed=0)
     assert goal.success and goal.ever_success and goal.final_distance == 0
+    assert goal.first_success == 4  # success came with the fourth decision's state
     miss = run_episode(CountingEnv(length=3, goal_at=4), ConstantAgent(), seed=0)
     assert miss.success is False and miss.ever_success is False and miss.final_distance == 1
+    assert miss.first_success is None
 
 
 def test_summary_statistics_by_hand():
@@ -200,6 +202,7 @@ def test_goal_summary_reports_success_at_the_end_and_reached_at_any_step(tmp_pat
             "episode": 0,
             "success": True,
             "ever_success": True,
+            "first_success": 30,
             "final_distance": 0.01,
             "final_errors": {"angle": 0.1},
         },
@@ -208,14 +211,20 @@ def test_goal_summary_reports_success_at_the_end_and_reached_at_any_step(tmp_pat
             "episode": 1,
             "success": False,
             "ever_success": True,
+            "first_success": 55,
             "final_distance": 0.05,
             "final_errors": {"angle": 0.3},
         },
-        {**row, "episode": 2, "success": False, "ever_success": False, "final_distance": 0.3},
-        {**row, "episode": 3, "success": False, "ever_success": False, "final_distance": 0.2},
+        {**row, "episode": 2, "success": False, "ever_success": False, "first_success": None, "final_distance": 0.3},
+        {**row, "episode": 3, "success": False, "ever_success": False, "first_success": None, "final_distance": 0.2},
     ]
-    task = write_results(tmp_path, rows, wall=1.0)["tasks"]["goal/push-t"]
+    task = write_results(tmp_path, rows, wall=1.0, budget=40)["tasks"]["goal/push-t"]
     assert task["success_rate"] == 0.25 and task["reached_rate"] == 0.5
+    assert task["budget"] == 40 and task["reached_in_budget_rate"] == 0.25  # episode 1 got there after 55
     assert task["final_errors"] == {"angle": pytest.approx(0.2)}  # over the episodes that report errors
     text = (tmp_path / "summary.md").read_text()
     assert "| 0.25 ± 0.00 | 0.50 | 0.140 |" in text and "final errors (mean): angle 0.200" in text
+    assert "some step of the first 40 decisions (the peers' protocol): 0.25" in text
+    # Rows from before `first_success` was recorded cannot answer a budget, and say so.
+    with pytest.raises(ValueError, match="budget= needs episodes that record first_success"):
+        write_results(tmp_path, [{k: v for k, v in r.items() if k != "first_success"} for r in rows], 1.0, budget=40)
