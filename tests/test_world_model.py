@@ -403,3 +403,28 @@ def test_state_norm_needs_state_inputs_and_fitting_checks_shapes():
         WorldModel({"state": (3,)}, A, preset("tiny", state_norm="data")).fit_state_norm(torch.zeros(10, 4))
     with pytest.raises(ValueError, match="state_norm=data"):
         WorldModel({"state": (3,)}, A, preset("tiny")).fit_state_norm(torch.zeros(10, 3))
+
+
+def test_change_weights_favour_dimensions_that_change_little_within_a_floor():
+    from world_model.model import CHANGE_FLOOR, change_weights
+
+    z = torch.zeros(5, 8, 3)  # (T+1, B, D)
+    z[:, :, 0] = torch.arange(5.0)[:, None]  # moves by 1 every step (the pusher)
+    z[2:, :4, 1] = 0.3  # moves by 0.3, once, in half the batch (the block at contact)
+    w = change_weights(z)  # dimension 2 never moves: it gets the floor's cap
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w[0] < w[1] < w[2]
+    power = z.diff(dim=0).pow(2).mean(dim=(0, 1))  # (3,): 1, 0.09 / 8, 0
+    assert (w[2] / w[0]).item() == pytest.approx(1.0 / (CHANGE_FLOOR * power.mean().item()), rel=1e-4)
+    assert (w[1] / w[0]).item() == pytest.approx(1.0 / power[1].item(), rel=1e-4)
+
+
+def test_change_weighted_loss_weighs_the_prediction_error_by_dimension():
+    steps, obs = 3, torch.randn(4, 16, 7, generator=torch.Generator().manual_seed(0))
+    batch = Batch({"state": obs}, torch.zeros(steps, 16, A))
+    losses = []
+    for weighted in (False, True):
+        torch.manual_seed(0)  # the same networks
+        wm = WorldModel({"state": (7,)}, A, preset("tiny", change_weighted=weighted, anti_collapse="none"))
+        losses.append(wm.loss(batch)[1]["pred_loss"])
+    assert losses[0] != pytest.approx(losses[1], rel=1e-3)

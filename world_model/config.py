@@ -97,6 +97,11 @@ class WorldModelConfig:
             on the state can be planned with an energy on the block alone, as a plain state model
             reaches 70% of the goals with (benchmarks/results/goal/README.md, thirty-second session).
             Empty: no split (`state_latent` then splits state from pixels).
+        change_weighted: weigh each latent dimension's prediction error by the inverse mean square of its
+            one-step change in the batch's targets (scaled to mean 1, at most 100 times the mean), as a
+            plain state model predicts each entry's standardised change. Why: in a latent of unit variance
+            a dimension that moves only at contact (push-t's block) changes by little and rarely, so the
+            plain loss is almost all what moves every step (the pusher). False: every dimension alike.
         state_prediction_weight: with `state_latent`, the weight of the state part's dimensions in the
             latent prediction loss (the pixels' part weighs 1). On `goal/push-t` the state is the pusher,
             whose path the block deflects (by 0.06 of its 0.10 units in 4 decisions at the median, under
@@ -165,6 +170,7 @@ class WorldModelConfig:
     state_latent: int = 0
     keypoints: int = 0
     state_split: tuple[int, ...] = ()
+    change_weighted: bool = False
     state_prediction_weight: float = 1.0
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1

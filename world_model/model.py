@@ -22,6 +22,10 @@ from world_model.predictor import make_predictor
 from world_model.probe import ProbeDecoder
 from world_model.regularisers import Sync, _identity, collapse_metrics, sigreg, vicreg
 
+# `change_weighted`: a dimension's loss weight is at most 1 / CHANGE_FLOOR times the mean dimension's, so one
+# that barely changes in a batch (noise) cannot take the whole loss.
+CHANGE_FLOOR = 0.01
+
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, *x.shape[2:])  # (T, B, ...) -> (T*B, ...)
@@ -164,7 +168,10 @@ class WorldModel(nn.Module):
         targets = self.encode_target(rest).view(T, B, -1)  # (T, B, D), no gradient
         zs = self.rollout(z0, batch.action, past)  # (T+1, B, D)
         w = self._step_weights(T, z0.device)
-        per_step = ((zs[1:] - targets).pow(2) * self._dim_weights).mean(dim=(1, 2))  # (T,)
+        weights = self._dim_weights
+        if cfg.change_weighted:
+            weights = weights * change_weights(torch.cat([z0.detach()[None], targets]))
+        per_step = ((zs[1:] - targets).pow(2) * weights).mean(dim=(1, 2))  # (T,)
         pred_loss = (w * per_step).sum()
         total = cfg.prediction_weight * pred_loss
         metrics = {"pred_loss": pred_loss.item(), "pred_loss_last": per_step[-1].item()}
@@ -292,3 +299,18 @@ class WorldModel(nn.Module):
             total = total + p_loss
             metrics["probe_loss"] = p_loss.item()
         return total
+
+
+def change_weights(z: torch.Tensor, floor: float = CHANGE_FLOOR) -> torch.Tensor:
+    """Per-dimension weights `(D,)` from a latent sequence `(T+1, B, D)`: the inverse mean square of each
+    dimension's one-step change over the batch, floored at `floor` times its mean, scaled to mean 1.
+
+    Why: a plain model of the state that predicts each entry's standardised change reaches 70% of push-t's
+    goals, where the JEPA model reaches 5% with the same planner and energy. In a latent of unit variance
+    the block's dimensions change only at contact, and by little, so the unweighted loss is almost all the
+    pusher's; dividing by each dimension's change makes the block's rare moves count as much.
+    """
+    change = (z[1:] - z[:-1]).flatten(0, 1)  # (T * B, D)
+    power = change.pow(2).mean(0)  # (D,)
+    inverse = 1.0 / power.clamp_min(floor * power.mean() + 1e-12)
+    return inverse / inverse.mean()
