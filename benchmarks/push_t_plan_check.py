@@ -90,6 +90,30 @@ def check_pair(env, agent, final, seed: int, horizon: int) -> dict[str, float]:
     return row
 
 
+@torch.no_grad()
+def drift_row(env, agent, seed: int, every: int = 4) -> tuple[list[float], list[float]]:
+    """The expert push of pair `seed`, predicted against what happened: every `every` decisions, the goal
+    energy's distance from the model's prediction to the encoded true state, and the true state's distance
+    from the start (how far the energy sees it move). A model that tracks the push keeps the first small
+    against the second."""
+    obs, expert = reset_with_expert(env, seed)
+    energy = getattr(agent.objective, "objective", agent.objective)  # a history model's sees the newest latent
+    newest = getattr(agent.objective, "latent_dim", None)
+    encode = lambda o: agent.model.encode(obs_to_tensor(o, agent.device))  # noqa: E731  (1, D)
+    agent.reset()
+    start = encode(obs)
+    predicted, errors, moved = agent._state(start[0])[None], [], []  # (1, D), or a window (1, h*D)
+    for t, action in enumerate(expert, start=1):
+        obs, *_ = env.step(action.astype(np.float32))
+        predicted = agent.dynamics(predicted, torch.as_tensor(action, device=agent.device)[None])
+        if t % every == 0:
+            true = encode(obs)
+            latest = predicted if newest is None else predicted[:, -newest:]
+            errors.append(float(energy.distance(latest, true)[0]))
+            moved.append(float(energy.distance(true, start)[0]))
+    return errors, moved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True)
@@ -133,6 +157,16 @@ def main() -> None:
         )
     lower = sum(r["found_energy"] < r["expert_energy"] for r in rows)
     print(f"\nthe found plan scores below the expert's on {lower} of {len(rows)} pairs")
+    every = 4
+    steps = ", ".join(str(t) for t in range(every, EXPERT_DECISIONS + 1, every))
+    print(
+        f"\nThe expert push in the goal energy's distance, at decisions {steps}: the prediction's from the encoded "
+        "true state, and the true state's from the start\n\n"
+        "| pair | prediction's error | true state's move |\n|---|---|---|"
+    )
+    for pair in range(args.pairs):
+        errors, moved = drift_row(env, agent, episode_seed(0, pair), every)
+        print(f"| {pair} | {' '.join(f'{e:.1f}' for e in errors)} | {' '.join(f'{m:.1f}' for m in moved)} |")
     env.close()
 
 
