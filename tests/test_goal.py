@@ -524,6 +524,28 @@ def test_push_t_plan_check_records_the_push_that_made_the_goal():
     env.close()
 
 
+def test_push_t_plan_check_drift_of_a_model_that_predicts_no_change_is_the_true_move():
+    from types import SimpleNamespace
+
+    from agent.objectives import GoalEnergy
+    from benchmarks.push_t_plan_check import drift_row
+
+    env = make_env("goal/push-t", obs="state")
+    encode = lambda obs: torch.as_tensor(obs["state"])  # noqa: E731  an exact encoder: (1, S)
+    agent = SimpleNamespace(
+        model=SimpleNamespace(encode=encode),
+        device="cpu",
+        reset=lambda: None,
+        _state=lambda z: z,
+        dynamics=lambda s, a: s,  # a model that believes nothing moves
+        objective=GoalEnergy("l2", "all"),
+    )
+    errors, moved = drift_row(env, agent, seed=3, every=5)
+    assert len(errors) == 4 and errors == pytest.approx(moved)  # its error is exactly how far things moved
+    assert moved[-1] > 0  # and the push did move them
+    env.close()
+
+
 def test_push_t_readout_neighbours_match_a_brute_force_search():
     from benchmarks.push_t_readout import knn_r2, r2_score
 
