@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import pathlib
 import time
 
 from envs.rendering import configure_gl
@@ -38,6 +37,7 @@ from envs import make_env  # noqa: E402
 from envs.tasks import push_t  # noqa: E402
 from eval.episode import run_episode  # noqa: E402
 from eval.evaluate import episode_seed  # noqa: E402
+from train.dataset import EpisodeStore  # noqa: E402
 
 PUSHER = slice(0, 2)  # x, y of the pusher
 BLOCK = slice(2, 6)  # x, y, cos, sin of the block in push-t's `state` observation
@@ -50,15 +50,15 @@ REST_SPEED, REST_SPIN = 0.1, 1.0  # units/s and rad/s of block motion that cost 
 
 def load_transitions(dataset: str, val_fraction: float = 0.05) -> tuple[dict, dict]:
     """`(train, val)`, each `{"state": (E, T+1, S), "action": (E, T, A)}` float32 (the last episodes: val)."""
-    files = sorted(pathlib.Path(dataset, "episodes").glob("ep_*.npz"))
-    if not files:
+    store = EpisodeStore(dataset)
+    episodes = [store.read(i) for i in store.indices()]
+    if not episodes:
         raise FileNotFoundError(f"no episodes in {dataset}; collect them with train.collect obs=state")
-    episodes = [np.load(f) for f in files]
     if "state" not in episodes[0]:
         raise ValueError(f"{dataset} has no states; collect it with obs=state")
     state = torch.as_tensor(np.stack([e["state"] for e in episodes]))
     action = torch.as_tensor(np.stack([e["action"] for e in episodes]))
-    n_val = max(1, round(val_fraction * len(files)))
+    n_val = max(1, round(val_fraction * len(episodes)))
     return {"state": state[:-n_val], "action": action[:-n_val]}, {"state": state[-n_val:], "action": action[-n_val:]}
 
 
