@@ -232,6 +232,29 @@ def test_push_t_pushed_goals_are_reached_by_the_scripted_push_from_the_start():
     env.close()
 
 
+def test_push_t_block_is_quasi_static_it_stops_when_let_go():
+    # As in Push-T, where a push leaves the block is where it stays: final-state success must not ask a
+    # planner to time the release of a sliding block (it slid 0.12 units, four tolerances, until session 33).
+    from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE
+
+    env = make_env("goal/push-t", obs="state")
+    env.reset(seed=0)
+    physics = env.unwrapped.physics
+    for pusher_y, check in ((0.0, 0), (0.07, 2)):  # a push through the middle moves it, off-centre turns it
+        physics.data.qpos[:], physics.data.qvel[:] = [0.0, 0.0, 0.0, -0.16, pusher_y], 0.0
+        for _ in range(50):  # one second of full push along +x
+            physics.set_control([1.0, 0.0])
+            physics.step(4)
+        let_go = physics.data.qpos[check]
+        assert abs(let_go) > 0.15  # the push did move (or turn) the block
+        for _ in range(50):  # the pusher backs off at full speed
+            physics.set_control([-1.0, 0.0])
+            physics.step(4)
+        tolerance = POSITION_TOLERANCE if check == 0 else ANGLE_TOLERANCE
+        assert abs(physics.data.qpos[check] - let_go) < 0.3 * tolerance
+    env.close()
+
+
 def test_push_t_start_without_a_pushed_goal_is_drawn_again(monkeypatch):
     from envs.tasks import push_t
     from train.collect import episode_seed

@@ -2,7 +2,11 @@
 
 Our own MuJoCo counterpart of the Push-T benchmark, seen from above. Success: the block's origin
 within `POSITION_TOLERANCE` (0.03 units; the T is 0.2 wide) and its angle within `ANGLE_TOLERANCE`
-(15 degrees) of the goal; where the pusher ends does not matter.
+(15 degrees) of the goal; where the pusher ends does not matter. As in Push-T (pymunk with a space
+damping of 0, so bodies keep no velocity), the block is quasi-static: heavy joint damping
+(`push_t.xml`) stops it within one control step of being let go, so a push that brings it to the goal
+leaves it there. (Until session 33 it slid on for up to 0.12 units, four position tolerances, and
+final-state success asked a planner to time the release.)
 
 Goals (`goals=`):
 - `pushed` (default; DINO-WM's and LeWM's protocol, where the goal is a later frame of a data
