@@ -188,8 +188,11 @@ def expert_prediction(model: StateModel, env, pairs: int) -> list[str]:
     return rows
 
 
-def make_objective(energy: str, goal: torch.Tensor, std: torch.Tensor, action_cost: float, rest: float):
-    """The planner's energy `energy` (see `ENERGIES`) toward the goal state `goal` `(S,)`."""
+def make_objective(
+    energy: str, goal: torch.Tensor, std: torch.Tensor, action_cost: float, rest: float, pusher_weight: float = 0.0
+):
+    """The planner's energy `energy` (see `ENERGIES`) toward the goal state `goal` `(S,)`; `pusher_weight`
+    adds the pusher's standardised distance to where the goal has it, at that weight, to `block`."""
     if energy == "pose":
         objective = pose_energy(goal[BLOCK], rest)
     else:
@@ -197,6 +200,8 @@ def make_objective(energy: str, goal: torch.Tensor, std: torch.Tensor, action_co
         weights[BLOCK] = 1.0  # `block`: the block's standardised pose alone
         if energy == "positions":
             weights[PUSHER] = 1.0
+        elif energy == "block":
+            weights[PUSHER] = pusher_weight  # as `state_weight` does for a latent with the pusher's part
         objective = state_energy(goal, std, weights)
     if action_cost:
         objective = WeightedSum([(1.0, objective), (action_cost, ActionPenalty())])
@@ -274,6 +279,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--energy", default="pose", choices=ENERGIES, help="the planner's energy (see ENERGIES)")
     parser.add_argument("--action-cost", type=float, default=0.0, help="energy per unit of squared action")
+    parser.add_argument("--pusher-weight", type=float, default=0.0, help="`block` energy: the pusher's weight")
     parser.add_argument("--rest", type=float, default=0.0, help="`pose` energy: weight of the block's end speed")
     parser.add_argument("--save", default=None, help="write the trained model's weights here")
     parser.add_argument("--load", default=None, help="plan with these weights instead of training")
@@ -296,7 +302,12 @@ def main() -> None:
     if args.plan:
         cfg = CEMConfig(horizon=args.plan_horizon, samples=args.samples, iterations=args.iterations, elites=16)
         objective = functools.partial(
-            make_objective, args.energy, std=model.std, action_cost=args.action_cost, rest=args.rest
+            make_objective,
+            args.energy,
+            std=model.std,
+            action_cost=args.action_cost,
+            rest=args.rest,
+            pusher_weight=args.pusher_weight,
         )
         print(plan_episodes(model, env, args.pairs, cfg, args.seed, objective))
     env.close()

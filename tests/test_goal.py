@@ -582,6 +582,13 @@ def test_push_t_state_model_energies_read_the_block_in_tolerances_and_the_state_
         state_energy(goal_state, torch.ones(11), w)(states, zeros, None) for w in (torch.ones(11), weights)
     )
     assert block_only[0].item() == pytest.approx(0.0, abs=1e-5) and whole[0].item() > 1.0
+    # `--pusher-weight`: the block energy plus the pusher's squared distance to the goal's, at that weight.
+    from benchmarks.push_t_state_model import make_objective
+
+    std = torch.ones(11)
+    plain, pulled = (make_objective("block", goal_state, std, 0.0, 0.0, w)(states, zeros, None) for w in (0, 0.5))
+    pusher_term = 0.5 * 2 * 2 * 0.8**2  # weight x 2 decisions x 2 coordinates x (0.4 - -0.4)^2
+    np.testing.assert_allclose((pulled - plain).numpy(), [pusher_term, pusher_term], rtol=1e-5)
 
 
 def test_push_t_state_model_learns_a_change_and_needs_states(tmp_path):
