@@ -284,6 +284,8 @@ def main() -> None:
     parser.add_argument("--save", default=None, help="write the trained model's weights here")
     parser.add_argument("--load", default=None, help="plan with these weights instead of training")
     args = parser.parse_args()
+    if args.pusher_weight and args.energy != "block":
+        parser.error(f"--pusher-weight adds to the `block` energy only; got --energy {args.energy}")
     torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)

@@ -95,10 +95,11 @@ class WorldModelConfig:
             one part alone (`agent.state_weight`). On `goal/push-t` with `obs=state`, `[0,1,6,7,8,9,10]`
             (the pusher's position and every speed) leaves the block's x, y, cos, sin to the rest, so that
             `state_weight=0` plans on the block's pose alone, the energy a plain state model reaches 70% of
-            the goals with. Measured there: 0.00-0.05 reached with the goal agent's default model choices,
-            0.45 with latent_norm=none, vicreg_cov_weight=0, inverse_dynamics=0 and 3 x 256 networks
-            (benchmarks/results/goal/README.md, thirty-second session). Empty: no split (`state_latent`
-            then splits state from pixels).
+            the goals with. Measured there on the sliding block: 0.00-0.05 reached with the goal agent's
+            default model choices, 0.45 with latent_norm=none, vicreg_cov_weight=0, inverse_dynamics=0 and
+            3 x 256 networks; with those choices on the quasi-static block, 0.24 success on 50 pairs (0.30 on
+            20, the plain model 0.35; benchmarks/results/goal/README.md, 32nd and 33rd sessions).
+            Empty: no split (`state_latent` then splits state from pixels).
         change_weighted: weigh each latent dimension's prediction error by the inverse mean square of its
             one-step change in the batch's targets (scaled to mean 1, at most 100 times the mean), as a
             plain state model predicts each entry's standardised change. Why: in a latent of unit variance
