@@ -34,6 +34,8 @@ from world_model import WorldModel
 from world_model.distributed import Forward
 
 VAL_BATCHES = 8
+# With a glimpse: how many training frames (evenly spread) the static background's per-pixel median is taken over.
+BACKGROUND_FRAMES = 2000
 
 
 def load_split(
@@ -91,6 +93,9 @@ class OfflineTrainer:
         self.model = WorldModel(self.shapes, self.action_dim, model_config(cfg.agent.model)).to(device)
         if self.model.cfg.state_norm == "data":  # standardise states by the training split (restore keeps it)
             self.model.fit_state_norm(torch.as_tensor(self.train_replay.observations("state")))
+        if self.model.cfg.glimpse:  # the static background, from a spread of training frames (restore keeps it)
+            frames = self.train_replay.observations("pixels")
+            self.model.fit_background(torch.as_tensor(frames[:: max(1, len(frames) // BACKGROUND_FRAMES)]))
         self.optim = torch.optim.AdamW(self.model.parameters(), lr=cfg.agent.lr, weight_decay=1e-4)
         self.generator = make_generator(device, cfg.seed)  # the same on every rank (SIGReg's draws)
         # DDP broadcasts rank 0's parameters at construction and all-reduces gradients in the backward.

@@ -9,6 +9,7 @@ Observation keys and shapes (batch first):
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from world_model.config import WorldModelConfig
@@ -88,6 +89,66 @@ class KeypointTrunk(nn.Module):
         maps = self.net(_centred(pixels)).flatten(2)  # (B, K, side * side)
         weights = torch.softmax(maps * self.log_temperature.exp(), dim=-1)
         return (weights @ self.grid).flatten(1)  # (B, K, 2) -> (B, 2K)
+
+
+# A pixel belongs to the foreground when its channels differ from the background by more than this in all
+# (0-1 scale, summed): above rendering's noise (none: MuJoCo renders a static scene identically) and
+# compression, below any object's contrast against the floor.
+FOREGROUND_THRESHOLD = 0.03
+# The glimpse's difference image is scaled by this before its CNN: a pale object differs from a pale floor
+# by 0.05-0.2 per channel, and the CNN's initialisation expects inputs of order 1.
+GLIMPSE_GAIN = 4.0
+
+
+class Glimpse(nn.Module):
+    """Where and what: the frame less its static background, cropped around the foreground's centroid.
+
+    The background `(3, H, W)` is a buffer fitted from training frames (`fit_background`: the per-pixel
+    median, which a moving object covers in a minority of frames). The foreground's weight at each pixel is
+    how far it is from the background; its weighted centroid places a `side` x `side` crop of the
+    difference image (bilinear, zeros outside the frame), which a `PixelTrunk`-like CNN turns into
+    `out_dim` features. The centroid takes no gradient: it is a fixed function of the pixels.
+    """
+
+    def __init__(self, size: int, side: int, channels: int, depth: int):
+        super().__init__()
+        self.size, self.side = size, side
+        self.register_buffer("background", torch.zeros(3, size, size))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.trunk = PixelTrunk(3, side, channels, depth)
+        # Pixel centres in grid_sample's [-1, 1] coordinates (align_corners=False).
+        self.register_buffer("coords", (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1, persistent=False)
+        self.out_dim = self.trunk.out_dim
+
+    @torch.no_grad()
+    def fit_background(self, frames: torch.Tensor) -> None:
+        """Set the background to the per-pixel median of `frames` `(N, 3, H, W)` uint8."""
+        if frames.ndim != 4 or tuple(frames.shape[1:]) != (3, self.size, self.size) or len(frames) < 3:
+            raise ValueError(f"frames must be (N >= 3, 3, {self.size}, {self.size}), got {tuple(frames.shape)}")
+        self.background.copy_(frames.to(self.background.device).float().div(255.0).median(dim=0).values)
+        self.fitted.fill_(True)
+
+    def crop(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(B, 3, H, W)` uint8 -> the foreground crop `(B, 3, side, side)` in [-1, 1] and the centroid `(B, 2)`
+        (x, y in [-1, 1]; the frame's centre when nothing differs from the background)."""
+        if not bool(self.fitted):
+            raise RuntimeError("the glimpse's background is not fitted: call fit_background(frames) before use")
+        diff = pixels.float().div(255.0) - self.background  # (B, 3, H, W)
+        weight = (diff.abs().sum(1) - FOREGROUND_THRESHOLD).clamp_min(0.0)  # (B, H, W)
+        mass = weight.sum((1, 2)).clamp_min(1e-6)
+        cx = (weight.sum(1) * self.coords).sum(1) / mass  # columns: x
+        cy = (weight.sum(2) * self.coords).sum(1) / mass  # rows: y
+        centre = torch.stack([cx, cy], -1)  # (B, 2)
+        scale = self.side / self.size
+        theta = torch.zeros(len(pixels), 2, 3, device=pixels.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = scale
+        theta[:, :, 2] = centre
+        grid = F.affine_grid(theta, [len(pixels), 3, self.side, self.side], align_corners=False)
+        return F.grid_sample(diff, grid, align_corners=False), centre
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """`(B, 3, H, W)` uint8 -> features `(B, out_dim)` of the crop around the foreground."""
+        return self.trunk.net(self.crop(pixels)[0] * GLIMPSE_GAIN)
 
 
 def pixel_trunk(channels_in: int, size: int, cfg: WorldModelConfig) -> nn.Module:
@@ -171,7 +232,11 @@ class Encoder(nn.Module):
         # Points on a rigid body span its x, y, cos and sin of its angle at most, so the anti-collapse term's
         # pull for rank beyond positions is met by points on different parts of it (an orientation).
         act = nn.Identity() if cfg.keypoints else nn.SiLU()
-        self.head = nn.Sequential(act, nn.Linear(self.pixel_net.out_dim, cfg.latent_dim - k))
+        g = cfg.glimpse_dims
+        self.head = nn.Sequential(act, nn.Linear(self.pixel_net.out_dim, cfg.latent_dim - k - g))
+        if cfg.glimpse:
+            self.glimpse = Glimpse(obs_shapes["pixels"][1], cfg.glimpse, cfg.cnn_channels, 1)
+            self.glimpse_head = nn.Sequential(nn.SiLU(), nn.Linear(self.glimpse.out_dim, g))
         self.norm = latent_norm(cfg.latent_norm, cfg.latent_dim, cfg.simnorm_group, split=k)
 
     def _build_state_split(self, obs_shapes: dict[str, tuple[int, ...]], cfg: WorldModelConfig) -> None:
@@ -229,6 +294,12 @@ class Encoder(nn.Module):
         self.state_shift.copy_(states.mean(0))
         self.state_scale.copy_(states.std(0).clamp_min(STATE_STD_FLOOR))
 
+    def fit_background(self, frames: torch.Tensor) -> None:
+        """With `cfg.glimpse`: set the glimpse's static background from `frames` `(N, 3, H, W)` uint8."""
+        if not hasattr(self, "glimpse"):
+            raise ValueError("fit_background needs a model built with glimpse > 0")
+        self.glimpse.fit_background(frames)
+
     def _state(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The state `(B, S)` the state MLP reads: standardised and clipped to +-STATE_CLIP with `state_norm`."""
         if not self.state_norm:
@@ -249,7 +320,10 @@ class Encoder(nn.Module):
             rest = self.head(self.rest_net(state.index_select(-1, self.rest_index)))  # (B, D - k)
             return self.norm(torch.cat([part, rest], dim=-1))
         if self.split:
-            return self.norm(torch.cat([self._state_part(obs), self.head(self.pixel_net(obs["pixels"]))], dim=-1))
+            parts = [self._state_part(obs), self.head(self.pixel_net(obs["pixels"]))]
+            if hasattr(self, "glimpse"):
+                parts.append(self.glimpse_head(self.glimpse(obs["pixels"])))
+            return self.norm(torch.cat(parts, dim=-1))
         parts = []
         if "state" in self.keys:
             parts.append(self.state_net(self._state(obs)))

@@ -103,6 +103,13 @@ class WorldModel(nn.Module):
             if encoder is not None:
                 encoder.fit_state_norm(states)
 
+    def fit_background(self, frames: torch.Tensor) -> None:
+        """With `cfg.glimpse`: fit the glimpse's static background to `frames` `(N, 3, H, W)` uint8 (the data
+        training starts from), in the encoder and its target alike."""
+        for encoder in (self.encoder, self.target_encoder):
+            if encoder is not None:
+                encoder.fit_background(frames)
+
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters per part (the target encoder is not trained)."""
         parts = {

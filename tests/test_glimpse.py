@@ -1,0 +1,133 @@
+"""The glimpse (`glimpse`): a crop of the frame less its background, centred on the foreground's centroid."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from world_model import Batch, WorldModel, preset
+from world_model.encoders import Glimpse
+
+torch.set_num_threads(1)
+A, K, G = 2, 4, 6
+SIZE = 32
+SHAPES = {"state": (2,), "pixels": (3, SIZE, SIZE)}
+FLOOR = 200  # a uniform grey floor, uint8
+L_SHAPE = torch.tensor([[1, 0, 0], [1, 0, 0], [1, 1, 1]], dtype=torch.bool)  # no rotational symmetry
+
+
+def _scene(shape: torch.Tensor, row: int, col: int) -> torch.Tensor:
+    """A `(3, SIZE, SIZE)` uint8 frame: the floor, with `shape` drawn in dark blue, scaled 2x, at (row, col)."""
+    frame = torch.full((3, SIZE, SIZE), FLOOR, dtype=torch.uint8)
+    mask = shape.repeat_interleave(2, 0).repeat_interleave(2, 1)
+    h, w = mask.shape
+    patch = frame[:, row : row + h, col : col + w]
+    patch[:, mask] = torch.tensor([20, 40, 160], dtype=torch.uint8)[:, None]
+    return frame
+
+
+def _fitted(side: int = 12) -> Glimpse:
+    glimpse = Glimpse(SIZE, side, channels=4, depth=1)
+    floors = torch.full((5, 3, SIZE, SIZE), FLOOR, dtype=torch.uint8)
+    floors[0] = _scene(L_SHAPE, 3, 3)  # an object in a minority of frames does not enter the median
+    glimpse.fit_background(floors)
+    return glimpse
+
+
+def test_the_background_is_the_per_pixel_median_and_must_be_fitted():
+    glimpse = Glimpse(SIZE, 12, channels=4, depth=1)
+    with pytest.raises(RuntimeError, match=r"call fit_background\(frames\)"):
+        glimpse.crop(_scene(L_SHAPE, 5, 5)[None])
+    glimpse = _fitted()
+    torch.testing.assert_close(glimpse.background, torch.full((3, SIZE, SIZE), FLOOR / 255.0))
+    with pytest.raises(ValueError, match=r"frames must be \(N >= 3, 3, 32, 32\)"):
+        glimpse.fit_background(torch.zeros(5, 3, 16, 16, dtype=torch.uint8))
+
+
+def test_the_crop_follows_the_object_and_keeps_its_orientation():
+    glimpse = _fitted()
+    frames = torch.stack(
+        [
+            _scene(L_SHAPE, 4, 6),
+            _scene(L_SHAPE, 18, 15),  # the same shape moved by whole pixels
+            _scene(L_SHAPE.flip(0), 4, 6),  # turned (a mirror here: an L flipped is an L turned by 90 degrees)
+            torch.full((3, SIZE, SIZE), FLOOR, dtype=torch.uint8),  # nothing but the floor
+        ]
+    )
+    crops, centre = glimpse.crop(frames)
+    # Centroids in [-1, 1] pixel-centre coordinates: the moved shape's by exactly its shift; the empty frame's 0.
+    torch.testing.assert_close(centre[1] - centre[0], torch.tensor([9.0, 14.0]) * 2 / SIZE)
+    torch.testing.assert_close(centre[3], torch.zeros(2))
+    torch.testing.assert_close(crops[1], crops[0], atol=1e-5, rtol=0)  # where it is leaves the crop unchanged
+    assert (crops[2] - crops[0]).abs().max() > 0.3  # how it is turned does not
+    assert crops[3].abs().max() == 0  # the floor itself is subtracted
+    whole = (frames[0].float() / 255.0 - glimpse.background).abs().sum()
+    assert crops[0].abs().sum() >= 0.95 * whole  # the whole object is in the crop
+
+
+def _model(**overrides) -> WorldModel:
+    cfg = preset("tiny", latent_dim=16, state_latent=K, glimpse=12, glimpse_dims=G, **overrides)
+    wm = WorldModel(SHAPES, A, cfg)
+    wm.fit_background(torch.full((3, 3, SIZE, SIZE), FLOOR, dtype=torch.uint8))
+    return wm
+
+
+def test_the_glimpse_fills_the_pixel_parts_last_dimensions_and_trains():
+    torch.manual_seed(0)
+    wm = _model(latent_norm="none")
+    frames = torch.stack([_scene(L_SHAPE, 4, 6), _scene(L_SHAPE, 18, 15), _scene(L_SHAPE.flip(0), 4, 6)])
+    z = wm.encode({"state": torch.zeros(3, 2), "pixels": frames})
+    assert z.shape == (3, 16)
+    # Moving the object changes the full-frame part and leaves the glimpse's; turning it changes the glimpse's.
+    torch.testing.assert_close(z[1, -G:], z[0, -G:], atol=1e-5, rtol=0)
+    assert not torch.allclose(z[1, K:-G], z[0, K:-G]) and not torch.allclose(z[2, -G:], z[0, -G:])
+    # The target encoder got the same background, and the loss reaches the glimpse's CNN.
+    torch.testing.assert_close(wm.target_encoder.glimpse.background, wm.encoder.glimpse.background)
+    pixels = torch.stack([_scene(L_SHAPE, 2 + i, 3 + 2 * i) for i in range(4 * 3)]).view(4, 3, 3, SIZE, SIZE)
+    batch = Batch({"state": torch.randn(4, 3, 2), "pixels": pixels}, torch.rand(3, 3, A) * 2 - 1)
+    loss, _ = wm.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.any() for p in wm.encoder.glimpse.trunk.parameters())
+
+
+def test_a_saved_glimpse_model_keeps_its_background():
+    wm = _model()
+    state = wm.state_dict()
+    assert "encoder.glimpse.background" in state and bool(state["encoder.glimpse.fitted"])
+    other = WorldModel(SHAPES, A, wm.cfg)
+    other.load_state_dict(state)
+    obs = {"state": torch.zeros(1, 2), "pixels": _scene(L_SHAPE, 4, 6)[None]}
+    torch.testing.assert_close(other.encode(obs), wm.encode(obs))
+
+
+def test_glimpse_config_errors_name_the_fix():
+    base = dict(latent_dim=16, state_latent=K, glimpse=12, glimpse_dims=G)
+    for bad in (dict(state_latent=0), dict(glimpse_dims=12), dict(glimpse=2), dict(frame_stack=2)):
+        with pytest.raises(ValueError, match="a glimpse is a crop side >= 4 pixels"):
+            preset("tiny", **{**base, **bad})
+    with pytest.raises(ValueError, match="fit_background needs a model built with glimpse > 0"):
+        WorldModel(SHAPES, A, preset("tiny", state_latent=K)).fit_background(torch.zeros(3, 3, SIZE, SIZE))
+    assert dataclasses.replace(preset("tiny", **base)).glimpse == 12
+
+
+def test_offline_training_fits_the_background_to_the_training_frames(dataset, tmp_path):
+    from agent.config import GoalAgentConfig, ModelConfig
+    from train.config import OfflineConfig
+    from train.dataset import EpisodeStore
+    from train.offline import OfflineTrainer
+    from train.run_dir import RunDir
+
+    overrides = dict(latent_dim=16, state_latent=K, glimpse=12, glimpse_dims=G)
+    model = ModelConfig(size="tiny", overrides=overrides)
+    agent = GoalAgentConfig(inputs="state+pixels", model=model, batch_size=8, horizon=3)
+    cfg = OfflineConfig(dataset=str(dataset), updates=1, run_dir=str(tmp_path), progress=False, threads=1, agent=agent)
+    run = RunDir(tmp_path)
+    run.prepare(cfg, resume=False)
+    trainer = OfflineTrainer(cfg, EpisodeStore(dataset), torch.device("cpu"), run)
+    frames = torch.as_tensor(trainer.train_replay.observations("pixels"))
+    median = frames.float().div(255.0).median(dim=0).values
+    torch.testing.assert_close(trainer.model.encoder.glimpse.background, median)
+    assert bool(trainer.model.target_encoder.glimpse.fitted)
