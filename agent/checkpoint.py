@@ -72,6 +72,7 @@ def load_agent(
     energy_steps: str | None = None,
     waypoints: bool | None = None,
     state_weight: float | None = None,
+    glimpse_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
@@ -81,7 +82,8 @@ def load_agent(
 
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`,
-    `state_weight` the weight of a split latent's state part in it, `samples` / `iterations` the sampling
+    `state_weight` the weight of a split latent's state part in it, `glimpse_weight` that of its glimpse's
+    dimensions, `samples` / `iterations` the sampling
     planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans);
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
@@ -111,6 +113,7 @@ def load_agent(
             horizon=horizon,
             energy_steps=energy_steps,
             state_weight=state_weight,
+            glimpse_weight=glimpse_weight,
             samples=samples,
             iterations=iterations,
             noise_beta=noise_beta,
@@ -125,10 +128,21 @@ def load_agent(
         agent = build_goal_agent(cfg, model, action_dim, generator=generator, waypoints=graph)
     else:
         raise ValueError(f"checkpoint {path} holds an unknown agent kind {payload['kind']!r}")
-    planning = (planner, horizon, energy_steps, waypoints, state_weight, samples, iterations, noise_beta)
+    planning = (
+        planner,
+        horizon,
+        energy_steps,
+        waypoints,
+        state_weight,
+        glimpse_weight,
+        samples,
+        iterations,
+        noise_beta,
+    )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
-            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, samples=, iterations=, noise_beta= and "
+            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, samples=, iterations=, "
+            "noise_beta= and "
             "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
@@ -190,11 +204,12 @@ def with_planning(
     horizon: int | None = None,
     energy_steps: str | None = None,
     state_weight: float | None = None,
+    glimpse_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
 ) -> GoalAgentConfig:
-    """`cfg` with another planner, planning horizon, goal-energy steps, state-part weight, the sampling
+    """`cfg` with another planner, planning horizon, goal-energy steps, state-part or glimpse weight, the sampling
     planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's noise colour (None keeps the
     saved one)."""
     if planner is not None:
@@ -210,6 +225,8 @@ def with_planning(
         cfg = dataclasses.replace(cfg, steps=energy_steps)
     if state_weight is not None:
         cfg = dataclasses.replace(cfg, state_weight=state_weight)
+    if glimpse_weight is not None:
+        cfg = dataclasses.replace(cfg, glimpse_weight=glimpse_weight)
     return _with_sampler(cfg, samples, iterations, noise_beta)
 
 

@@ -137,6 +137,11 @@ class GoalAgentConfig:
         state_weight: the weight of a split latent's state part (`state_latent`, the leading dimensions)
             in the goal energy; the pixels' part weighs 1. On `goal/push-t` the state is the pusher, and a
             weight above 1 lets where the pusher should be outweigh what the pixels' part says about it.
+        glimpse_weight: the weight of the glimpse's dimensions (the pixel part's last `glimpse_dims`, with
+            `model.overrides.glimpse`) in the goal energy. Why: the glimpse holds the object's orientation and
+            the full-frame part its position, and their scales come from training, not from what success
+            asks; on `goal/push-t-block` a 15 degree turn cost as much as a 0.1 move (success's tolerances
+            are 15 degrees and 0.03).
     """
 
     inputs: str = "pixels"
@@ -172,10 +177,12 @@ class GoalAgentConfig:
     lr: float = 1e-3
     grad_clip: float = 10.0
     state_weight: float = 1.0
+    glimpse_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.state_weight < 0:
-            raise ValueError(f"agent.state_weight={self.state_weight}: must be >= 0 (1 weighs every dimension alike)")
+        for name in ("state_weight", "glimpse_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"agent.{name}={getattr(self, name)}: must be >= 0 (1 weighs every dimension alike)")
 
 
 def from_dict(cls, data: dict):

@@ -59,7 +59,8 @@ def build_goal_agent(
 
 
 def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
-    """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part, 1 elsewhere.
+    """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part,
+    `cfg.glimpse_weight` on its glimpse's dimensions, 1 elsewhere.
 
     For a `ModelEnsemble` the members' weights side by side, divided by their number K: the energy is then
     the mean of the members' own energies, on the scale of one member's."""
@@ -77,16 +78,23 @@ def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
 
 def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | None:
     """One model's `(D,)` goal weights (None: all 1)."""
-    if cfg.state_weight == 1.0:
+    if cfg.state_weight == 1.0 and cfg.glimpse_weight == 1.0:
         return None
-    k = model.cfg.state_latent
-    if not k:
+    k, g = model.cfg.state_latent, model.cfg.glimpse_dims
+    if cfg.state_weight != 1.0 and not k:
         raise ValueError(
             f"agent.state_weight={cfg.state_weight} weighs the state part of a split latent, and this model has "
             "none: train it with agent.model.overrides.state_latent=k, or leave state_weight at 1"
         )
+    if cfg.glimpse_weight != 1.0 and not model.cfg.glimpse:
+        raise ValueError(
+            f"agent.glimpse_weight={cfg.glimpse_weight} weighs a glimpse's dimensions, and this model has none: "
+            "train it with agent.model.overrides.glimpse=G and glimpse_dims=g, or leave glimpse_weight at 1"
+        )
     weights = torch.ones(model.cfg.latent_dim, device=_device(model))
     weights[:k] = cfg.state_weight
+    if model.cfg.glimpse:
+        weights[-g:] = cfg.glimpse_weight
     return weights
 
 

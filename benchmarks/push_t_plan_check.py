@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="the evaluation's pairs 0..pairs-1 (run seed 0)")
     parser.add_argument("--horizon", type=int, default=EXPERT_DECISIONS)
     parser.add_argument("--state-weight", type=float, default=None)
+    parser.add_argument("--glimpse-weight", type=float, default=None, help="a glimpse model's glimpse weight")
     parser.add_argument("--ensemble", nargs="*", default=[], help="more checkpoints that plan with --checkpoint's")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -134,12 +135,16 @@ def main() -> None:
             energy_steps=steps,
             waypoints=False,
             state_weight=args.state_weight,
+            glimpse_weight=args.glimpse_weight,
             ensemble=args.ensemble,
         )
         for steps in ("all", "final")
     )
     models = " ".join([args.checkpoint, *args.ensemble])
-    print(f"checkpoint: {models}; {args.task}; horizon {args.horizon}; state weight {args.state_weight}")
+    print(
+        f"checkpoint: {models}; {args.task}; horizon {args.horizon}; state weight {args.state_weight}"
+        + (f"; glimpse weight {args.glimpse_weight}" if args.glimpse_weight is not None else "")
+    )
     print(
         "| pair | energy, all steps: expert / found / nothing | last step's | expert open loop: position, "
         "angle (rad) | found open loop: position, angle |"

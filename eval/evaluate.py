@@ -52,6 +52,7 @@ class EvalConfig:
     energy_steps: str | None = None
     waypoints: bool | None = None
     state_weight: float | None = None
+    glimpse_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
@@ -86,6 +87,7 @@ class Job:
     action_repeat: int | None = None
     waypoints: bool | None = None
     state_weight: float | None = None
+    glimpse_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
@@ -140,6 +142,7 @@ def run_job(job: Job) -> dict:
         energy_steps=job.energy_steps,
         waypoints=job.waypoints,
         state_weight=job.state_weight,
+        glimpse_weight=job.glimpse_weight,
         samples=job.samples,
         iterations=job.iterations,
         noise_beta=job.noise_beta,
@@ -202,6 +205,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         cfg.energy_steps,
                         waypoints=cfg.waypoints,
                         state_weight=cfg.state_weight,
+                        glimpse_weight=cfg.glimpse_weight,
                         samples=cfg.samples,
                         iterations=cfg.iterations,
                         noise_beta=cfg.noise_beta,

@@ -131,3 +131,17 @@ def test_offline_training_fits_the_background_to_the_training_frames(dataset, tm
     median = frames.float().div(255.0).median(dim=0).values
     torch.testing.assert_close(trainer.model.encoder.glimpse.background, median)
     assert bool(trainer.model.target_encoder.glimpse.fitted)
+
+
+def test_the_goal_energy_weighs_the_glimpse_on_its_own():
+    from agent.config import GoalAgentConfig, ModelConfig
+    from agent.factory import build_goal_agent
+
+    cfg = GoalAgentConfig(inputs="state+pixels", model=ModelConfig(size="tiny"), state_weight=0.0, glimpse_weight=0.2)
+    agent = build_goal_agent(cfg, _model(), A, generator=torch.Generator())
+    assert agent.objective.weights.tolist() == pytest.approx([0.0] * K + [1.0] * (16 - K - G) + [0.2] * G)
+    plain = WorldModel(SHAPES, A, preset("tiny", state_latent=K))
+    with pytest.raises(ValueError, match="glimpse_weight=0.2 weighs a glimpse's dimensions, and this model has none"):
+        build_goal_agent(cfg, plain, A, generator=torch.Generator())
+    with pytest.raises(ValueError, match="glimpse_weight=-1.0: must be >= 0"):
+        GoalAgentConfig(glimpse_weight=-1.0)
