@@ -132,8 +132,9 @@ class WorldModelConfig:
         contrastive_temperature: the InfoNCE logits are minus the mean squared distance per dimension
             divided by this.
         glimpse: G > 0 adds a glimpse to a split latent's pixel part (`encoders.Glimpse`): the frame less
-            its static background (the per-pixel median of training frames, fitted by `fit_background`
-            before training), a G x G crop of that around the foreground's centroid, and a small CNN on
+            its static background (the per-pixel median of training frames, fitted by `fit_background`;
+            `train.offline` does so before the first update, online training does not, and an unfitted
+            glimpse refuses to encode), a G x G crop of that around the foreground's centroid, and a small CNN on
             the crop to the pixel part's last `glimpse_dims` dimensions (the full-frame CNN gives the
             rest). Why: in a crop centred on an object its position is gone, so the anti-collapse term can
             only be met by what else varies there, its shape and orientation; on `goal/push-t-block` every
