@@ -19,6 +19,10 @@ RESUMABLE_CHANGES = (
     "precision",
     "compile",
     "eval_workers",
+    # The schedule from here on: a resumed run may go on with its encoder frozen (a frozen one stays frozen).
+    "freeze_encoder_s",
+    "frozen_batch_size",
+    "frozen_horizon",
 )
 
 
@@ -87,6 +91,13 @@ class OfflineConfig:
         updates: gradient updates. eval_every: validation schedule (updates).
         run_dir: checkpoints, logs and `val_loss` go there.
         precision, compile: as in `TrainConfig`.
+        freeze_encoder_s: after this many seconds of training (None: never), freeze the encoder, encode
+            every training observation once and train the predictor alone on those latents for the rest
+            of the run (DINO-WM's predictor on frozen features): an update then costs no encoding, so a
+            pixel model gets many times the predictor updates in the same time. One process only.
+        frozen_batch_size: sequences per update once frozen (None: `agent.batch_size`).
+        frozen_horizon: transitions per sequence once frozen (None: `agent.horizon`); cached latents make
+            sequences as long as the planner's horizon cheap to train on.
     """
 
     dataset: str = "data/goal/reacher"
@@ -103,6 +114,9 @@ class OfflineConfig:
     time_limit_s: float | None = None
     precision: str = "fp32"
     compile: bool = False
+    freeze_encoder_s: float | None = None
+    frozen_batch_size: int | None = None
+    frozen_horizon: int | None = None
     agent: GoalAgentConfig = field(default_factory=GoalAgentConfig)
 
 

@@ -34,6 +34,8 @@ from world_model import WorldModel
 from world_model.distributed import Forward
 
 VAL_BATCHES = 8
+# Frames per encoder call when a frozen encoder encodes the whole training split (`freeze_encoder_s`).
+ENCODE_CHUNK = 1024
 # With a glimpse: how many training frames (evenly spread) the static background's per-pixel median is taken over.
 BACKGROUND_FRAMES = 2000
 
@@ -91,6 +93,8 @@ class OfflineTrainer:
         self.action_dim = int(store.read(store.indices()[0])["action"].shape[1])
         self.batch_size = info.local_batch(cfg.agent.batch_size)
         self.model = WorldModel(self.shapes, self.action_dim, model_config(cfg.agent.model)).to(device)
+        check_freeze(cfg, self.model.cfg, info)
+        self.latents: torch.Tensor | None = None  # (rows, D), the training split encoded once frozen
         if self.model.cfg.state_norm == "data":  # standardise states by the training split (restore keeps it)
             self.model.fit_state_norm(torch.as_tensor(self.train_replay.observations("state")))
         if self.model.cfg.glimpse:  # the static background, from a spread of training frames (restore keeps it)
@@ -116,9 +120,34 @@ class OfflineTrainer:
         self.memory_indices = memory_indices(store, cfg.val_fraction, cfg.agent.memory_episodes, cfg.seed)
 
     def step(self) -> dict[str, float]:
+        if self.latents is not None:
+            return self.latent_step()
         batch = self.train_replay.sample(self.batch_size, self.cfg.agent.horizon, self.rng).to(self.device)
         with self.autocast():
             loss, metrics = self.loss(batch)
+        return self._apply(loss, metrics)
+
+    def freeze(self) -> None:
+        """Freeze the encoder and encode the training split once; later updates train the predictor alone.
+
+        The optimiser is kept: AdamW skips parameters without a gradient, so the frozen encoder is left
+        exactly as it is (no weight decay either) while the predictor keeps its moments.
+        """
+        self.model.encoder.requires_grad_(False)
+        self.latents = encode_replay(self.model, self.train_replay, self.inputs, self.device)
+
+    def latent_step(self) -> dict[str, float]:
+        """One predictor update on sequences of cached latents (after `freeze`)."""
+        size = self.cfg.frozen_batch_size or self.batch_size
+        horizon = self.cfg.frozen_horizon or self.cfg.agent.horizon
+        rows = self.train_replay.sample_rows(size, horizon, self.rng)  # (T+1, B)
+        z = self.latents[torch.from_numpy(rows).to(self.device)]  # (T+1, B, D)
+        action = torch.from_numpy(self.train_replay.gather("action", rows[:-1])).to(self.device)  # (T, B, A)
+        with self.autocast():
+            loss, metrics = self.model.latent_loss(z, action)
+        return self._apply(loss, metrics)
+
+    def _apply(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         metrics["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.agent.grad_clip).item()
@@ -157,6 +186,7 @@ class OfflineTrainer:
             wall_s=self.wall_s,
             rngs=rngs,
             world_size=self.info.world_size,
+            frozen=self.latents is not None,
             **extra,
         )
         save_checkpoint(self.run.checkpoint, payload)
@@ -169,6 +199,8 @@ class OfflineTrainer:
         self.updates, self.wall_s = payload["updates"], payload["wall_s"]
         self.info.check_resume(payload["world_size"])
         self.rng.bit_generator.state = payload["rngs"][self.info.rank]
+        if payload.get("frozen", False):  # the same frozen encoder gives the same latents again
+            self.freeze()
 
     def fit(self, logger: Logger) -> dict:
         cfg = self.cfg
@@ -176,13 +208,15 @@ class OfflineTrainer:
         history: list[dict] = []
         val: dict = {}
         while self.updates < cfg.updates:
+            if self.latents is None and cfg.freeze_encoder_s is not None and self.wall_s >= cfg.freeze_encoder_s:
+                self.freeze()
             history.append(self.step())
             self.wall_s = time.perf_counter() - start
             out_of_time = cfg.time_limit_s is not None and self.info.any(self.wall_s >= cfg.time_limit_s)
             last = self.updates >= cfg.updates or out_of_time
             if (self.updates % cfg.eval_every == 0 or last) and self.info.is_main:
                 val = self.validate()
-                train = {f"train/{k}": float(np.mean([m[k] for m in history])) for k in history[0]}
+                train = {f"train/{k}": float(np.mean([m[k] for m in history if k in m])) for k in history[-1]}
                 logger.log(self.updates, {**train, **val, "time/wall_s": self.wall_s})
                 history.clear()
             if self.updates % cfg.checkpoint_every == 0 or last:
@@ -190,6 +224,37 @@ class OfflineTrainer:
             if out_of_time:
                 break
         return {"updates": self.updates, "wall_s": self.wall_s, **val}
+
+
+def check_freeze(cfg: OfflineConfig, model_cfg, info: Dist) -> None:
+    """Refuse a `freeze_encoder_s` the trainer cannot honour, naming the fix."""
+    if cfg.freeze_encoder_s is None:
+        return
+    if cfg.freeze_encoder_s < 0:
+        raise ValueError(f"freeze_encoder_s={cfg.freeze_encoder_s}: give seconds >= 0, or null to never freeze")
+    if info.world_size > 1:
+        raise ValueError("freeze_encoder_s trains on cached latents in one process; run without torchrun")
+    if model_cfg.frame_stack > 1:
+        raise ValueError(
+            f"freeze_encoder_s caches one latent per frame; frame_stack={model_cfg.frame_stack} encodes "
+            "stacks of frames: use history= for temporal context instead"
+        )
+    for name in ("frozen_batch_size", "frozen_horizon"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name}={value}: give a positive number, or null")
+
+
+@torch.no_grad()
+def encode_replay(model: WorldModel, replay: Replay, keys: tuple[str, ...], device, chunk: int = ENCODE_CHUNK):
+    """Every row of `replay`'s `keys` observations encoded by `model.encode` (as the planner encodes):
+    `(replay.rows, D)` on `device`, indexed by `replay.sample_rows`."""
+    parts = []
+    for start in range(0, replay.rows, chunk):
+        stop = min(start + chunk, replay.rows)
+        obs = {k: torch.from_numpy(replay.observation_rows(k, start, stop)).to(device) for k in keys}
+        parts.append(model.encode(obs))
+    return torch.cat(parts)
 
 
 def memory_indices(store: EpisodeStore, val_fraction: float, count: int, seed: int) -> list[int]:

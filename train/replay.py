@@ -93,13 +93,34 @@ class Replay:
             self._start_cache[horizon] = np.concatenate(ranges or [np.zeros(0, int)])
         return self._start_cache[horizon]
 
-    def sample(self, batch_size: int, horizon: int, rng: np.random.Generator) -> Batch:
-        """`batch_size` sequences of `horizon` transitions: obs `(T+1, B, ...)`, action `(T, B, A)`, ..."""
+    @property
+    def rows(self) -> int:
+        """Rows of the flat arrays in use: every held observation's row is below this."""
+        return self._size
+
+    def observation_rows(self, key: str, start: int, stop: int) -> np.ndarray:
+        """Rows `start:stop` of the flat `key` observations `(stop - start, ...)`, as `sample_rows` indexes them
+        (rows that no held episode uses hold stale data)."""
+        if key not in self._arrays:
+            raise KeyError(f"the replay holds no {key!r} observations (it has {sorted(self._arrays)})")
+        return self._arrays[key][start:stop]
+
+    def sample_rows(self, batch_size: int, horizon: int, rng: np.random.Generator) -> np.ndarray:
+        """The flat-array rows `(T+1, B)` of `batch_size` sequences of `horizon` transitions, uniformly over
+        valid starts; `rows[:-1]` index their per-step fields (`gather`)."""
         starts = self._starts(horizon)
         if len(starts) == 0:
             raise ValueError(f"no episode has {horizon} transitions yet; collect more before sampling")
         idx = starts[rng.integers(0, len(starts), batch_size)]
-        rows = idx[None, :] + np.arange(horizon + 1)[:, None]  # (T+1, B)
+        return idx[None, :] + np.arange(horizon + 1)[:, None]  # (T+1, B)
+
+    def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
+        """The `key` field (an observation, action, reward, ...) at `rows` (any shape): `(*rows.shape, ...)`."""
+        return self._arrays[key][rows]
+
+    def sample(self, batch_size: int, horizon: int, rng: np.random.Generator) -> Batch:
+        """`batch_size` sequences of `horizon` transitions: obs `(T+1, B, ...)`, action `(T, B, A)`, ..."""
+        rows = self.sample_rows(batch_size, horizon, rng)
         obs = {k: torch.from_numpy(self._arrays[k][rows]) for k in OBS_KEYS if k in self._arrays}
         steps = rows[:-1]
         action = torch.from_numpy(self._arrays["action"][steps])

@@ -173,15 +173,8 @@ class WorldModel(nn.Module):
         else:
             z0 = self.encode(first)
         targets = self.encode_target(rest).view(T, B, -1)  # (T, B, D), no gradient
-        zs = self.rollout(z0, batch.action, past)  # (T+1, B, D)
-        w = self._step_weights(T, z0.device)
-        weights = self._dim_weights
-        if cfg.change_weighted:
-            weights = weights * change_weights(torch.cat([z0.detach()[None], targets]))
-        per_step = ((zs[1:] - targets).pow(2) * weights).mean(dim=(1, 2))  # (T,)
-        pred_loss = (w * per_step).sum()
+        zs, w, pred_loss, metrics = self._prediction(z0, batch.action, past, targets)
         total = cfg.prediction_weight * pred_loss
-        metrics = {"pred_loss": pred_loss.item(), "pred_loss_last": per_step[-1].item()}
 
         if z_all is not None:
             tf = self.predict(_flat(z_all[:-1]), _flat(batch.action)).view(T, B, -1)
@@ -200,6 +193,45 @@ class WorldModel(nn.Module):
         if with_latents:
             return total, metrics, {"zs": zs, "targets": targets}
         return total, metrics
+
+    def latent_loss(self, z: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The prediction loss on sequences already encoded by a frozen encoder: it trains the predictor alone.
+
+        DINO-WM trains its predictor on a frozen encoder's features; here the encoder is frozen after a
+        first JEPA phase (`train.offline`'s `freeze_encoder_s`), so that the rest of the time budget goes to
+        the predictor instead of re-encoding frames every update. The anti-collapse and auxiliary terms
+        are left out: they shape the encoder, which no longer changes.
+
+        Args:
+            z: `(T+1, B, D)` encoded sequences; with `history` h the first h-1 are the predictor's past.
+            action: `(T, B, A)`.
+
+        Returns:
+            `(loss, metrics)`, the prediction term weighted as in `loss` (and the contrastive one if set).
+        """
+        c, steps = self.cfg.history - 1, action.shape[0]
+        if c >= steps:
+            raise ValueError(f"history={self.cfg.history} needs sequences of more than {c} steps, got {steps}")
+        past = z[:c] if c else None
+        zs, _, pred_loss, metrics = self._prediction(z[c], action[c:], past, z[c + 1 :])
+        total = self.cfg.prediction_weight * pred_loss
+        if self.cfg.contrastive_weight > 0:
+            total = total + self.cfg.contrastive_weight * self._contrastive(zs[1:], z[c + 1 :], metrics)
+        metrics["wm_loss"] = total.item()
+        return total, metrics
+
+    def _prediction(self, z0, action, past, targets) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """The multi-step prediction term: roll out from z0 `(B, D)` under action `(T, B, A)` [past `(h-1, B, D)`]
+        against targets `(T, B, D)`. Returns the rollout `(T+1, B, D)`, the step weights `(T,)`, the loss
+        and its metrics."""
+        zs = self.rollout(z0, action, past)  # (T+1, B, D)
+        w = self._step_weights(action.shape[0], z0.device)
+        weights = self._dim_weights
+        if self.cfg.change_weighted:
+            weights = weights * change_weights(torch.cat([z0.detach()[None], targets]))
+        per_step = ((zs[1:] - targets).pow(2) * weights).mean(dim=(1, 2))  # (T,)
+        pred_loss = (w * per_step).sum()
+        return zs, w, pred_loss, {"pred_loss": pred_loss.item(), "pred_loss_last": per_step[-1].item()}
 
     def _context(self, batch: Batch, obs: dict) -> tuple[torch.Tensor | None, Batch, dict]:
         """With `history` h > 1, the first h-1 frames of each sequence are context: they are encoded as
