@@ -252,7 +252,7 @@ def encode_replay(model: WorldModel, replay: Replay, keys: tuple[str, ...], devi
     parts = []
     for start in range(0, replay.rows, chunk):
         stop = min(start + chunk, replay.rows)
-        obs = {k: torch.from_numpy(replay.observation_rows(k, start, stop)).to(device) for k in keys}
+        obs = {k: torch.from_numpy(replay.gather(k, slice(start, stop))).to(device) for k in keys}
         parts.append(model.encode(obs))
     return torch.cat(parts)
 

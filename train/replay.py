@@ -98,13 +98,6 @@ class Replay:
         """Rows of the flat arrays in use: every held observation's row is below this."""
         return self._size
 
-    def observation_rows(self, key: str, start: int, stop: int) -> np.ndarray:
-        """Rows `start:stop` of the flat `key` observations `(stop - start, ...)`, as `sample_rows` indexes them
-        (rows that no held episode uses hold stale data)."""
-        if key not in self._arrays:
-            raise KeyError(f"the replay holds no {key!r} observations (it has {sorted(self._arrays)})")
-        return self._arrays[key][start:stop]
-
     def sample_rows(self, batch_size: int, horizon: int, rng: np.random.Generator) -> np.ndarray:
         """The flat-array rows `(T+1, B)` of `batch_size` sequences of `horizon` transitions, uniformly over
         valid starts; `rows[:-1]` index their per-step fields (`gather`)."""
@@ -114,8 +107,11 @@ class Replay:
         idx = starts[rng.integers(0, len(starts), batch_size)]
         return idx[None, :] + np.arange(horizon + 1)[:, None]  # (T+1, B)
 
-    def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
-        """The `key` field (an observation, action, reward, ...) at `rows` (any shape): `(*rows.shape, ...)`."""
+    def gather(self, key: str, rows: np.ndarray | slice) -> np.ndarray:
+        """The `key` field (an observation, action, reward, ...) at `rows` of the flat arrays, an index array of
+        any shape (`(*rows.shape, ...)`) or a slice; rows that no held episode uses hold stale data."""
+        if key not in self._arrays:
+            raise KeyError(f"the replay holds no {key!r} field (it has {sorted(self._arrays)})")
         return self._arrays[key][rows]
 
     def sample(self, batch_size: int, horizon: int, rng: np.random.Generator) -> Batch:
