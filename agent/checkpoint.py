@@ -76,6 +76,7 @@ def load_agent(
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
+    action_cost: float | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
@@ -85,7 +86,8 @@ def load_agent(
     `state_weight` the weight of a split latent's state part in it, `glimpse_weight` that of its glimpse's
     dimensions, `samples` / `iterations` the sampling
     planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
-    `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans);
+    `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
+    control cost in the goal energy;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -117,6 +119,7 @@ def load_agent(
             samples=samples,
             iterations=iterations,
             noise_beta=noise_beta,
+            action_cost=action_cost,
         )
         model = _goal_model(payload, device)
         graph = None
@@ -138,11 +141,12 @@ def load_agent(
         samples,
         iterations,
         noise_beta,
+        action_cost,
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
             "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, samples=, iterations=, "
-            "noise_beta= and "
+            "noise_beta=, action_cost= and "
             "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
@@ -208,10 +212,11 @@ def with_planning(
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
+    action_cost: float | None = None,
 ) -> GoalAgentConfig:
-    """`cfg` with another planner, planning horizon, goal-energy steps, state-part or glimpse weight, the sampling
-    planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's noise colour (None keeps the
-    saved one)."""
+    """`cfg` with another planner, planning horizon, goal-energy steps, state-part or glimpse weight, control
+    cost, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's noise colour
+    (None keeps the saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -227,6 +232,8 @@ def with_planning(
         cfg = dataclasses.replace(cfg, state_weight=state_weight)
     if glimpse_weight is not None:
         cfg = dataclasses.replace(cfg, glimpse_weight=glimpse_weight)
+    if action_cost is not None:
+        cfg = dataclasses.replace(cfg, action_cost=action_cost)
     return _with_sampler(cfg, samples, iterations, noise_beta)
 
 

@@ -142,6 +142,10 @@ class GoalAgentConfig:
             the full-frame part its position, and their scales come from training, not from what success
             asks; on `goal/push-t-block` a 15 degree turn cost as much as a 0.1 move (success's tolerances
             are 15 degrees and 0.03).
+        action_cost: the weight of a control cost in the goal energy, the plan's mean squared action
+            (`agent.objectives.ActionPenalty`); 0 (default) leaves it out. Why: near the goal the energy left
+            is small, and a plan the model predicts to lower it a little can push the object out of
+            tolerance; a control cost makes standing still win unless the predicted gain is worth the motion.
     """
 
     inputs: str = "pixels"
@@ -178,11 +182,14 @@ class GoalAgentConfig:
     grad_clip: float = 10.0
     state_weight: float = 1.0
     glimpse_weight: float = 1.0
+    action_cost: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("state_weight", "glimpse_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: must be >= 0 (1 weighs every dimension alike)")
+        if self.action_cost < 0:
+            raise ValueError(f"agent.action_cost={self.action_cost}: must be >= 0 (0 leaves the control cost out)")
 
 
 def from_dict(cls, data: dict):

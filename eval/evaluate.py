@@ -56,6 +56,7 @@ class EvalConfig:
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
+    action_cost: float | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -91,6 +92,7 @@ class Job:
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
+    action_cost: float | None = None
     ensemble: tuple[str, ...] = ()
 
 
@@ -146,6 +148,7 @@ def run_job(job: Job) -> dict:
         samples=job.samples,
         iterations=job.iterations,
         noise_beta=job.noise_beta,
+        action_cost=job.action_cost,
         ensemble=job.ensemble,
     )
     agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, *planning.values())
@@ -209,6 +212,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         samples=cfg.samples,
                         iterations=cfg.iterations,
                         noise_beta=cfg.noise_beta,
+                        action_cost=cfg.action_cost,
                         ensemble=tuple(cfg.ensemble),
                     )
                 )

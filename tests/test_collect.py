@@ -116,3 +116,62 @@ def test_push_smooth_draws_push_or_smooth_per_episode_from_the_episode_stream(tm
     assert any(kinds) and not all(kinds), "six episodes hold both kinds"
     with pytest.raises(ValueError, match="written for goal/push-t"):
         collect(_cfg(tmp_path / "reacher", task="goal/reacher", policy="push-smooth"))
+
+
+class _Centred:
+    """A stand-in random stream with no spread and no noise: `scripted_push` then heads straight at its spot."""
+
+    def normal(self, loc, scale, size):
+        return np.zeros(size)
+
+    def uniform(self, low, high, size=None):
+        return np.zeros(size) if size is not None else 0.0
+
+
+def test_scripted_push_aims_at_a_spot_of_the_t_turned_with_the_block():
+    from envs.tasks.push_t import T_PARTS, random_t_point, scripted_push
+
+    qpos = np.array([0.1, -0.1, np.pi / 2, 0.1, -0.5])  # the T turned a quarter; the pusher below its origin
+    centred = scripted_push(_Centred(), np.zeros(2), qpos)
+    np.testing.assert_allclose(centred, [0.0, 0.45], atol=1e-6)  # straight up at the origin
+    # The bar's right end (0.1, 0.075) lies, turned a quarter, at (-0.075, 0.1) from the origin: up and left.
+    off = scripted_push(_Centred(), np.zeros(2), qpos, point=(0.1, 0.075))
+    heading = np.array([-0.075, 0.5]) / np.linalg.norm([-0.075, 0.5])
+    np.testing.assert_allclose(off, 0.45 * heading, atol=1e-6)
+    rng = np.random.default_rng(0)
+    points = np.array([random_t_point(rng) for _ in range(2000)])
+    inside = np.zeros(len(points), bool)
+    for (cx, cy), (hx, hy) in T_PARTS:
+        inside |= (np.abs(points[:, 0] - cx) <= hx) & (np.abs(points[:, 1] - cy) <= hy)
+    assert inside.all()
+    assert 0.5 < (points[:, 1] > 0.05).mean() < 0.65, "the bar holds 4/7 of the T's area"
+
+
+def test_push_mix_draws_smooth_centred_or_off_centre_pushes_and_off_centre_ones_turn_the_t_more(tmp_path):
+    from envs import make_env
+    from envs.tasks.push_t import wrap_angle
+    from train.policies import POLICIES, TurnPush, push_policy, sim_state, smooth_policy
+
+    kinds = [POLICIES["push-mix"].start(np.random.default_rng(s)) for s in range(400)]
+    smooth = sum(k is smooth_policy for k in kinds)
+    centred = sum(k is push_policy for k in kinds)
+    turning = sum(isinstance(k, TurnPush) for k in kinds)
+    assert smooth + centred + turning == 400 and 160 < smooth < 240 and 70 < centred < 130 and 70 < turning < 130
+    env = make_env("goal/push-t-block", obs="proprio")
+    turned = {}
+    for name, make in (("centred", lambda rng: push_policy), ("off", TurnPush)):
+        total = 0.0
+        for ep in range(4):
+            rng = np.random.default_rng(ep)
+            policy, action = make(rng), np.zeros(2, np.float32)
+            env.reset(seed=ep)
+            for _ in range(100):
+                before = sim_state(env)
+                action = policy(rng, action, before)
+                env.step(action)
+                total += abs(wrap_angle(sim_state(env)["qpos"][2] - before["qpos"][2]))
+        turned[name] = total
+    env.close()
+    assert turned["off"] > 1.5 * turned["centred"], turned
+    with pytest.raises(ValueError, match="written for goal/push-t"):
+        collect(_cfg(tmp_path, task="goal/reacher", policy="push-mix"))

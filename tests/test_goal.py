@@ -106,6 +106,9 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
         load_agent(RunDir(tmp_path).checkpoint, env, samples=3)
     smooth = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, noise_beta=2.0)
     assert smooth.planner.cfg.noise_beta == 2.0 and agent.planner.cfg.noise_beta == 0.0
+    costly = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, action_cost=0.5)
+    assert type(costly.objective).__name__ == "WeightedSum" and costly.objective.terms[1][0] == 0.5
+    assert type(agent.objective).__name__ == "GoalEnergy"  # no control cost unless asked
     with pytest.raises(ValueError, match="noise_beta= colours CEM's samples"):
         load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", noise_beta=2.0)
     with pytest.raises(ValueError, match="planner=gradient has none"):

@@ -273,3 +273,26 @@ def test_goal_energy_weighs_dimensions_and_a_split_latents_state_part():
     assert build_goal_agent(GoalAgentConfig(), model, 2, generator=torch.Generator()).objective.weights is None
     with pytest.raises(ValueError, match="state_weight"):
         GoalAgentConfig(state_weight=-1.0)
+
+
+def test_goal_agent_action_cost_adds_the_plans_mean_squared_action_to_the_goal_energy():
+    from agent.config import GoalAgentConfig, ModelConfig
+    from agent.factory import build_goal_agent
+    from world_model import WorldModel, preset
+
+    model = WorldModel({"state": (2,)}, 2, preset("tiny"))
+    cfg = GoalAgentConfig(inputs="state", model=ModelConfig(size="tiny"), steps="all")
+    plain = build_goal_agent(cfg, model, 2, generator=torch.Generator()).objective
+    costly = build_goal_agent(
+        dataclasses.replace(cfg, action_cost=2.0), model, 2, generator=torch.Generator()
+    ).objective
+    g = torch.Generator().manual_seed(0)
+    zs, goal = torch.randn(4, 5, 16, generator=g), torch.randn(5, 16, generator=g)  # H=3, N=5, D=16
+    actions = torch.rand(3, 5, 2, generator=g) * 2 - 1
+    expected = plain(zs, actions, goal) + 2.0 * actions.pow(2).sum(-1).mean(0)
+    torch.testing.assert_close(costly(zs, actions, goal), expected)
+    # Standing still costs nothing: the same plan at rest scores the goal energy alone.
+    rest = torch.zeros_like(actions)
+    torch.testing.assert_close(costly(zs, rest, goal), plain(zs, rest, goal))
+    with pytest.raises(ValueError, match="action_cost=-0.5: must be >= 0"):
+        GoalAgentConfig(action_cost=-0.5)

@@ -14,6 +14,10 @@ Each policy is `policy(rng, previous_action (A,), obs) -> action (A,)` in [-1, 1
   without touching it; a push-t model trained on them imagines the block moving under plans that never
   reach it (`benchmarks/push_t_plan_check.py`, benchmarks/results/goal/README.md). Smooth episodes are
   those counter-examples.
+- `push-mix` (push-t tasks): `push-smooth` with half of its `push` episodes aimed off the T's centre
+  (`TurnPush`: at a spot drawn over the T's area, kept for about ten decisions). Why: pushes aimed at the
+  origin mostly move the T, and a model trained on them predicts poorly how a push turns it, the failure
+  the thirty-fourth and thirty-fifth sessions found (benchmarks/results/goal/README.md).
 
 A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`. A policy with a
 `start(rng) -> policy` method draws the policy of each episode when it begins (from the episode's stream).
@@ -65,11 +69,50 @@ class PushOrSmooth:
         raise TypeError("push-smooth picks a policy per episode: call start(rng) when an episode begins")
 
 
+TURN_REAIM = 0.1  # chance per decision that a `push-turn` episode aims at a new spot of the T
+
+
+class TurnPush:
+    """One episode's off-centre pushing: `scripted_push` aimed at a spot drawn over the T's area, drawn
+    again with probability `TURN_REAIM` per decision, so that each push holds its spot for about ten."""
+
+    def __init__(self, rng: np.random.Generator):
+        from envs.tasks.push_t import random_t_point  # MuJoCo waits for the GL backend (see push_policy)
+
+        self.draw = random_t_point
+        self.point = self.draw(rng)
+
+    def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
+        from envs.tasks.push_t import scripted_push
+
+        if rng.uniform() < TURN_REAIM:
+            self.point = self.draw(rng)
+        return scripted_push(rng, previous, np.asarray(obs["qpos"]), self.point)
+
+
+class PushMix:
+    """`push-mix`: per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else a centred `push_policy`
+    or an off-centre `TurnPush`, half and half."""
+
+    needs_sim = True
+    tasks = push_policy.tasks  # type: ignore[attr-defined]
+
+    def start(self, rng: np.random.Generator) -> Policy:
+        u = rng.uniform()
+        if u < SMOOTH_SHARE:
+            return smooth_policy
+        return push_policy if u < (1 + SMOOTH_SHARE) / 2 else TurnPush(rng)
+
+    def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
+        raise TypeError("push-mix picks a policy per episode: call start(rng) when an episode begins")
+
+
 POLICIES: dict[str, Policy] = {
     "random": random_policy,
     "smooth": smooth_policy,
     "push": push_policy,
     "push-smooth": PushOrSmooth(),
+    "push-mix": PushMix(),
 }
 
 

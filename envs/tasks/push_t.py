@@ -57,7 +57,7 @@ def wrap_angle(angle):
     return (angle + np.pi) % (2 * np.pi) - np.pi
 
 
-def scripted_push(random, previous: np.ndarray, qpos: np.ndarray) -> np.ndarray:
+def scripted_push(random, previous: np.ndarray, qpos: np.ndarray, point=(0.0, 0.0)) -> np.ndarray:
     """One action `(2,)` of a scripted push: head for a random spot near the T with momentum and noise,
     so that it pushes, turns and overshoots the block from ever-changing sides.
 
@@ -65,12 +65,27 @@ def scripted_push(random, previous: np.ndarray, qpos: np.ndarray) -> np.ndarray:
         random: a `np.random.Generator` or `RandomState` (both draw `normal` and `uniform` alike).
         previous: the previous action `(2,)`.
         qpos: the configuration `(5,)`: block x, y, angle, pusher x, y.
+        point: `(2,)` the spot aimed at, in the block's frame (default its origin); a spot off the origin
+            pushes the T off its centre, so that it turns more than it moves.
     """
-    block, pusher = qpos[:2], qpos[3:5]
-    aim = block + random.normal(0.0, PUSH_SPREAD, 2)
+    block, pusher, angle = qpos[:2], qpos[3:5], qpos[2]
+    c, s = np.cos(angle), np.sin(angle)
+    centre = block + np.array([c * point[0] - s * point[1], s * point[0] + c * point[1]])
+    aim = centre + random.normal(0.0, PUSH_SPREAD, 2)
     heading = (aim - pusher) / max(float(np.linalg.norm(aim - pusher)), 1e-6)
     action = PUSH_MOMENTUM * previous + (1 - PUSH_MOMENTUM) * 1.5 * heading + PUSH_NOISE * random.uniform(-1, 1, 2)
     return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+# The T in the block's frame (push_t.xml): the bar's and the stem's centres and half sizes.
+T_PARTS = (((0.0, 0.075), (0.1, 0.025)), ((0.0, -0.025), (0.025, 0.075)))
+
+
+def random_t_point(random) -> np.ndarray:
+    """A spot `(2,)` drawn uniformly over the T's area, in the block's frame."""
+    areas = np.array([hx * hy for _, (hx, hy) in T_PARTS])
+    (cx, cy), (hx, hy) = T_PARTS[0] if random.uniform() < areas[0] / areas.sum() else T_PARTS[1]
+    return np.array([cx + random.uniform(-hx, hx), cy + random.uniform(-hy, hy)])
 
 
 class PushT(GoalTask):
