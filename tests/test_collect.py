@@ -157,6 +157,10 @@ def test_push_mix_draws_smooth_centred_or_off_centre_pushes_and_off_centre_ones_
     centred = sum(k is push_policy for k in kinds)
     turning = sum(isinstance(k, TurnPush) for k in kinds)
     assert smooth + centred + turning == 400 and 160 < smooth < 240 and 70 < centred < 130 and 70 < turning < 130
+    # The same stream draws the same kinds: push-turn's off-centre episodes are push-mix's pushes.
+    turn = [POLICIES["push-turn"].start(np.random.default_rng(s)) for s in range(400)]
+    assert [k is smooth_policy for k in turn] == [k is smooth_policy for k in kinds]
+    assert all(isinstance(k, TurnPush) for k in turn if k is not smooth_policy)
     env = make_env("goal/push-t-block", obs="proprio")
     turned = {}
     for name, make in (("centred", lambda rng: push_policy), ("off", TurnPush)):

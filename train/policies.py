@@ -18,6 +18,7 @@ Each policy is `policy(rng, previous_action (A,), obs) -> action (A,)` in [-1, 1
   (`TurnPush`: at a spot drawn over the T's area, kept for about ten decisions). Why: pushes aimed at the
   origin mostly move the T, and a model trained on them predicts poorly how a push turns it, the failure
   the thirty-fourth and thirty-fifth sessions found (benchmarks/results/goal/README.md).
+- `push-turn` (push-t tasks): `push-mix` with every push off-centre.
 
 A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`. A policy with a
 `start(rng) -> policy` method draws the policy of each episode when it begins (from the episode's stream).
@@ -91,20 +92,24 @@ class TurnPush:
 
 
 class PushMix:
-    """`push-mix`: per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else a centred `push_policy`
-    or an off-centre `TurnPush`, half and half."""
+    """Per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else an off-centre `TurnPush` with
+    probability `turn_share` or a centred `push_policy` (`push-mix`: half and half; `push-turn`: all
+    off-centre)."""
 
     needs_sim = True
     tasks = push_policy.tasks  # type: ignore[attr-defined]
+
+    def __init__(self, name: str, turn_share: float):
+        self.name, self.turn_share = name, turn_share
 
     def start(self, rng: np.random.Generator) -> Policy:
         u = rng.uniform()
         if u < SMOOTH_SHARE:
             return smooth_policy
-        return push_policy if u < (1 + SMOOTH_SHARE) / 2 else TurnPush(rng)
+        return TurnPush(rng) if u >= 1 - (1 - SMOOTH_SHARE) * self.turn_share else push_policy
 
     def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
-        raise TypeError("push-mix picks a policy per episode: call start(rng) when an episode begins")
+        raise TypeError(f"{self.name} picks a policy per episode: call start(rng) when an episode begins")
 
 
 POLICIES: dict[str, Policy] = {
@@ -112,7 +117,8 @@ POLICIES: dict[str, Policy] = {
     "smooth": smooth_policy,
     "push": push_policy,
     "push-smooth": PushOrSmooth(),
-    "push-mix": PushMix(),
+    "push-mix": PushMix("push-mix", turn_share=0.5),
+    "push-turn": PushMix("push-turn", turn_share=1.0),
 }
 
 
