@@ -57,20 +57,7 @@ push_policy.tasks = ("goal/push-t", "goal/push-t-block")  # type: ignore[attr-de
 SMOOTH_SHARE = 0.5
 
 
-class PushOrSmooth:
-    """`push-smooth`: per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else `push_policy`."""
-
-    needs_sim = True
-    tasks = push_policy.tasks  # type: ignore[attr-defined]
-
-    def start(self, rng: np.random.Generator) -> Policy:
-        return smooth_policy if rng.uniform() < SMOOTH_SHARE else push_policy
-
-    def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
-        raise TypeError("push-smooth picks a policy per episode: call start(rng) when an episode begins")
-
-
-TURN_REAIM = 0.1  # chance per decision that a `push-turn` episode aims at a new spot of the T
+TURN_REAIM = 0.1  # chance per decision that an off-centre (`TurnPush`) episode aims at a new spot of the T
 
 
 class TurnPush:
@@ -93,8 +80,9 @@ class TurnPush:
 
 class PushMix:
     """Per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else an off-centre `TurnPush` with
-    probability `turn_share` or a centred `push_policy` (`push-mix`: half and half; `push-turn`: all
-    off-centre)."""
+    probability `turn_share` or a centred `push_policy` (`push-smooth`: none off-centre; `push-mix`: half;
+    `push-turn`: all). One uniform draw picks the kind, so the three draw the same smooth episodes, and
+    `push-smooth`'s collections are those of its earlier class."""
 
     needs_sim = True
     tasks = push_policy.tasks  # type: ignore[attr-defined]
@@ -116,7 +104,7 @@ POLICIES: dict[str, Policy] = {
     "random": random_policy,
     "smooth": smooth_policy,
     "push": push_policy,
-    "push-smooth": PushOrSmooth(),
+    "push-smooth": PushMix("push-smooth", turn_share=0.0),
     "push-mix": PushMix("push-mix", turn_share=0.5),
     "push-turn": PushMix("push-turn", turn_share=1.0),
 }
