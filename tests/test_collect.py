@@ -150,6 +150,8 @@ def test_scripted_push_aims_at_a_spot_of_the_t_turned_with_the_block():
 def test_push_mix_draws_smooth_centred_or_off_centre_pushes_and_off_centre_ones_turn_the_t_more(tmp_path):
     from envs import make_env
     from envs.tasks.push_t import wrap_angle
+    from eval.episode import run_episode
+    from train.collect import PolicyActor
     from train.policies import POLICIES, TurnPush, push_policy, sim_state, smooth_policy
 
     kinds = [POLICIES["push-mix"].start(np.random.default_rng(s)) for s in range(400)]
@@ -162,18 +164,19 @@ def test_push_mix_draws_smooth_centred_or_off_centre_pushes_and_off_centre_ones_
     assert [k is smooth_policy for k in turn] == [k is smooth_policy for k in kinds]
     assert all(isinstance(k, TurnPush) for k in turn if k is not smooth_policy)
     env = make_env("goal/push-t-block", obs="proprio")
+    angles: list[float] = []  # the block's angle after each step (the first step starts clear of the block)
+
+    def record(transition) -> None:
+        angles.append(sim_state(env)["qpos"][2])
+
     turned = {}
     for name, make in (("centred", lambda rng: push_policy), ("off", TurnPush)):
         total = 0.0
         for ep in range(4):
             rng = np.random.default_rng(ep)
-            policy, action = make(rng), np.zeros(2, np.float32)
-            env.reset(seed=ep)
-            for _ in range(100):
-                before = sim_state(env)
-                action = policy(rng, action, before)
-                env.step(action)
-                total += abs(wrap_angle(sim_state(env)["qpos"][2] - before["qpos"][2]))
+            angles.clear()
+            run_episode(env, PolicyActor(make(rng), rng, 2, sim=lambda: sim_state(env)), seed=ep, on_step=record)
+            total += np.abs(wrap_angle(np.diff(angles))).sum()
         turned[name] = total
     env.close()
     assert turned["off"] > 1.5 * turned["centred"], turned

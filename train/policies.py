@@ -64,6 +64,8 @@ class TurnPush:
     """One episode's off-centre pushing: `scripted_push` aimed at a spot drawn over the T's area, drawn
     again with probability `TURN_REAIM` per decision, so that each push holds its spot for about ten."""
 
+    needs_sim = True
+
     def __init__(self, rng: np.random.Generator):
         from envs.tasks.push_t import random_t_point  # MuJoCo waits for the GL backend (see push_policy)
 
