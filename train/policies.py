@@ -19,6 +19,7 @@ Each policy is `policy(rng, previous_action (A,), obs) -> action (A,)` in [-1, 1
   origin mostly move the T, and a model trained on them predicts poorly how a push turns it, the failure
   the thirty-fourth and thirty-fifth sessions found (benchmarks/results/goal/README.md).
 - `push-turn` (push-t tasks): `push-mix` with every push off-centre.
+- `push-turn3` (push-t tasks): between the two, three of four pushes off-centre.
 
 A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`. A policy with a
 `start(rng) -> policy` method draws the policy of each episode when it begins (from the episode's stream).
@@ -83,7 +84,7 @@ class TurnPush:
 class PushMix:
     """Per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else an off-centre `TurnPush` with
     probability `turn_share` or a centred `push_policy` (`push-smooth`: none off-centre; `push-mix`: half;
-    `push-turn`: all). One uniform draw picks the kind, so the three draw the same smooth episodes, and
+    `push-turn3`: three quarters; `push-turn`: all). One uniform draw picks the kind, so the three draw the same smooth episodes, and
     `push-smooth`'s collections are those of its earlier class."""
 
     needs_sim = True
@@ -108,6 +109,7 @@ POLICIES: dict[str, Policy] = {
     "push": push_policy,
     "push-smooth": PushMix("push-smooth", turn_share=0.0),
     "push-mix": PushMix("push-mix", turn_share=0.5),
+    "push-turn3": PushMix("push-turn3", turn_share=0.75),
     "push-turn": PushMix("push-turn", turn_share=1.0),
 }
 
