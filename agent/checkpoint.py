@@ -77,6 +77,7 @@ def load_agent(
     iterations: int | None = None,
     noise_beta: float | None = None,
     action_cost: float | None = None,
+    hold_energy: float | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
@@ -87,7 +88,7 @@ def load_agent(
     dimensions, `samples` / `iterations` the sampling
     planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
-    control cost in the goal energy;
+    control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -120,6 +121,7 @@ def load_agent(
             iterations=iterations,
             noise_beta=noise_beta,
             action_cost=action_cost,
+            hold_energy=hold_energy,
         )
         model = _goal_model(payload, device)
         graph = None
@@ -142,11 +144,12 @@ def load_agent(
         iterations,
         noise_beta,
         action_cost,
+        hold_energy,
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
             "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, samples=, iterations=, "
-            "noise_beta=, action_cost= and "
+            "noise_beta=, action_cost=, hold_energy= and "
             "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
@@ -213,10 +216,11 @@ def with_planning(
     iterations: int | None = None,
     noise_beta: float | None = None,
     action_cost: float | None = None,
+    hold_energy: float | None = None,
 ) -> GoalAgentConfig:
     """`cfg` with another planner, planning horizon, goal-energy steps, state-part or glimpse weight, control
-    cost, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's noise colour
-    (None keeps the saved one)."""
+    cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's
+    noise colour (None keeps the saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -234,6 +238,8 @@ def with_planning(
         cfg = dataclasses.replace(cfg, glimpse_weight=glimpse_weight)
     if action_cost is not None:
         cfg = dataclasses.replace(cfg, action_cost=action_cost)
+    if hold_energy is not None:
+        cfg = dataclasses.replace(cfg, hold_energy=hold_energy)
     return _with_sampler(cfg, samples, iterations, noise_beta)
 
 

@@ -146,6 +146,12 @@ class GoalAgentConfig:
             (`agent.objectives.ActionPenalty`); 0 (default) leaves it out. Why: near the goal the energy left
             is small, and a plan the model predicts to lower it a little can push the object out of
             tolerance; a control cost makes standing still win unless the predicted gain is worth the motion.
+        hold_energy: when the observation's own goal energy (its latent's weighted distance to the goal's, as
+            the planner scores a final step) is at most this, the agent holds still (the zero action) instead
+            of planning; 0 (default) never holds. Why: push-t's block stays where a push leaves it, and a
+            block that reaches the goal is often pushed out again by a later plan chasing the energy left
+            within tolerance. Calibrate it per model with `python -m benchmarks.push_t_hold`, which
+            scores goal energies of scenes near goals whose tolerances are known.
     """
 
     inputs: str = "pixels"
@@ -183,6 +189,7 @@ class GoalAgentConfig:
     state_weight: float = 1.0
     glimpse_weight: float = 1.0
     action_cost: float = 0.0
+    hold_energy: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("state_weight", "glimpse_weight"):
@@ -190,6 +197,8 @@ class GoalAgentConfig:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: must be >= 0 (1 weighs every dimension alike)")
         if self.action_cost < 0:
             raise ValueError(f"agent.action_cost={self.action_cost}: must be >= 0 (0 leaves the control cost out)")
+        if self.hold_energy < 0:
+            raise ValueError(f"agent.hold_energy={self.hold_energy}: must be >= 0 (0 never holds)")
 
 
 def from_dict(cls, data: dict):

@@ -6,7 +6,7 @@ import torch
 
 from agent.config import GoalAgentConfig, ModelConfig, RewardAgentConfig
 from agent.mpc import MPCAgent, MPCConfig
-from agent.objectives import ActionPenalty, GoalEnergy, WeightedSum
+from agent.objectives import ActionPenalty, GoalEnergy, GoalReached, WeightedSum
 from agent.planners import CEM, MPPI, GradientPlanner, HybridPlanner
 from agent.waypoints import LandmarkGraph
 from agent.world_model_agent import WorldModelAgent
@@ -53,11 +53,15 @@ def build_planner(cfg: GoalAgentConfig):
 def build_goal_agent(
     cfg: GoalAgentConfig, model: WorldModel, action_dim: int, *, generator, waypoints: LandmarkGraph | None = None
 ) -> MPCAgent:
-    objective = GoalEnergy(cfg.metric, cfg.steps, _goal_weights(cfg, model))
+    weights = _goal_weights(cfg, model)
+    objective = GoalEnergy(cfg.metric, cfg.steps, weights)
     if cfg.action_cost > 0:
         objective = WeightedSum([(1.0, objective), (cfg.action_cost, ActionPenalty())])
+    hold = GoalReached(GoalEnergy(cfg.metric, "final", weights), cfg.hold_energy) if cfg.hold_energy > 0 else None
     mpc = MPCConfig(execute=cfg.execute)
-    return MPCAgent(model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints)
+    return MPCAgent(
+        model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints, hold=hold
+    )
 
 
 def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,9 @@ class MPCAgent:
         waypoints: a memory graph of training trajectories; the planner then aims at the waypoint on
             its path towards the goal rather than at the goal itself while the goal is out of reach
             (agent/waypoints.py).
+        hold: `hold(z (D,), goal (D,)) -> bool`, the agent's own test that the observation stands at the
+            goal (`agent.objectives.GoalReached`); while it holds, the agent executes the zero action instead
+            of planning. None: always plan.
     """
 
     def __init__(
@@ -94,9 +98,10 @@ class MPCAgent:
         generator: torch.Generator,
         cfg: MPCConfig = MPCConfig(),
         waypoints: LandmarkGraph | None = None,
+        hold: Callable[[torch.Tensor, torch.Tensor], bool] | None = None,
     ):
         self.model, self.planner, self.objective = model, planner, objective
-        self.waypoints = waypoints
+        self.waypoints, self.hold = waypoints, hold
         self.history = getattr(getattr(model, "cfg", None), "history", 1)
         self.dynamics = LatentDynamics(model, action_dim)
         if self.history > 1:  # plan over windows of latents; the energy sees the newest of each
@@ -127,13 +132,19 @@ class MPCAgent:
         """The next action `(A,)` float32 in [-1, 1]; the goal defaults to `obs["goal"]` when present."""
         goal = goal if goal is not None else obs.get("goal")
         z = None
-        if self.history > 1 or self._plan is None or self._since_plan >= self.cfg.execute:
+        check = self.hold is not None and goal is not None
+        if check or self.history > 1 or self._plan is None or self._since_plan >= self.cfg.execute:
             with torch.no_grad():
                 z = self.model.encode(obs_to_tensor(obs, self.device))[0]  # (D,)
-        if self._plan is None or self._since_plan >= self.cfg.execute:
+        holding = check and self.hold(z, self.encode_goal(goal))
+        if holding:
+            self._plan = None  # the next plan starts afresh from wherever the hold ends
+        elif self._plan is None or self._since_plan >= self.cfg.execute:
             self._replan(z, goal)
         if self.history > 1:  # every observation enters the predictor's past, planned on or not
             self._past = [*self._past, z][-(self.history - 1) :]
+        if holding:
+            return np.zeros(self.dynamics.action_dim, np.float32)
         action = self._plan[self._since_plan]
         self._since_plan += 1
         if explore:

@@ -113,3 +113,17 @@ class WeightedSum:
 
     def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
         return sum(w * f(zs, actions, goal) for w, f in self.terms)
+
+
+class GoalReached:
+    """`reached(z (D,), goal (D,)) -> bool`: the latent's goal energy (`energy.distance`) is at most
+    `threshold`. The agent's own test that it stands at the goal, calibrated per model
+    (`benchmarks.hold_calibration`); the environment's success is never read."""
+
+    def __init__(self, energy: GoalEnergy, threshold: float):
+        if threshold <= 0:
+            raise ValueError(f"a goal-reached threshold must be > 0, got {threshold}")
+        self.energy, self.threshold = energy, threshold
+
+    def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> bool:
+        return bool(self.energy.distance(z.unsqueeze(0), goal.unsqueeze(0))[0] <= self.threshold)

@@ -57,6 +57,7 @@ class EvalConfig:
     iterations: int | None = None
     noise_beta: float | None = None
     action_cost: float | None = None
+    hold_energy: float | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -93,6 +94,7 @@ class Job:
     iterations: int | None = None
     noise_beta: float | None = None
     action_cost: float | None = None
+    hold_energy: float | None = None
     ensemble: tuple[str, ...] = ()
 
 
@@ -149,6 +151,7 @@ def run_job(job: Job) -> dict:
         iterations=job.iterations,
         noise_beta=job.noise_beta,
         action_cost=job.action_cost,
+        hold_energy=job.hold_energy,
         ensemble=job.ensemble,
     )
     agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, *planning.values())
@@ -213,6 +216,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         iterations=cfg.iterations,
                         noise_beta=cfg.noise_beta,
                         action_cost=cfg.action_cost,
+                        hold_energy=cfg.hold_energy,
                         ensemble=tuple(cfg.ensemble),
                     )
                 )

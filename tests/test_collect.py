@@ -165,7 +165,7 @@ def test_push_mix_draws_smooth_centred_or_off_centre_pushes_and_off_centre_ones_
     assert all(isinstance(k, TurnPush) for k in turn if k is not smooth_policy)
     turn3 = [POLICIES["push-turn3"].start(np.random.default_rng(s)) for s in range(400)]
     assert [k is smooth_policy for k in turn3] == [k is smooth_policy for k in kinds]
-    assert all(isinstance(k, TurnPush) for k, m in zip(turn3, kinds) if isinstance(m, TurnPush))
+    assert all(isinstance(k, TurnPush) for k, m in zip(turn3, kinds, strict=True) if isinstance(m, TurnPush))
     pushes = sum(k is not smooth_policy for k in turn3)
     assert 0.65 * pushes < sum(isinstance(k, TurnPush) for k in turn3) < 0.85 * pushes
     env = make_env("goal/push-t-block", obs="proprio")

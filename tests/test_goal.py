@@ -109,6 +109,8 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     costly = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, action_cost=0.5)
     assert type(costly.objective).__name__ == "WeightedSum" and costly.objective.terms[1][0] == 0.5
     assert type(agent.objective).__name__ == "GoalEnergy"  # no control cost unless asked
+    holding = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, hold_energy=0.2)
+    assert holding.hold.threshold == 0.2 and holding.hold.energy.steps == "final" and agent.hold is None
     with pytest.raises(ValueError, match="noise_beta= colours CEM's samples"):
         load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", noise_beta=2.0)
     with pytest.raises(ValueError, match="planner=gradient has none"):
@@ -265,6 +267,41 @@ def test_goal_planning_with_perfect_model_succeeds():
     agent = MPCAgent(PerfectModel(), planner, GoalEnergy("l2", "final"), 2, generator=torch.Generator().manual_seed(0))
     results = [run_episode(env, agent, seed=s) for s in range(5)]
     assert all(r.success for r in results), [r.final_distance for r in results]
+
+
+def test_goal_agent_holds_still_once_its_own_energy_says_it_stands_at_the_goal():
+    """Within the hold threshold the agent executes the zero action and plans nothing; outside it plans, and
+    the next plan after a hold starts afresh."""
+    from agent.objectives import GoalReached
+
+    env = PointMassGoal()
+    reached = GoalReached(GoalEnergy("l2", "final"), threshold=0.05**2)
+    agent = MPCAgent(
+        PerfectModel(),
+        CEM(CEMConfig(horizon=5, samples=64, iterations=4, elites=8)),
+        GoalEnergy("l2", "final"),
+        2,
+        generator=torch.Generator().manual_seed(0),
+        hold=reached,
+    )
+    obs, _ = env.reset(seed=0)
+    agent.reset()
+    near = {"state": obs["goal"]["state"] + np.float32(0.03), "goal": obs["goal"]}
+    assert np.array_equal(agent.act(near), np.zeros(2, np.float32)) and agent._plan is None
+    assert agent.last_plan is None  # holding plans nothing
+    far = {"state": obs["goal"]["state"] + np.float32(0.5), "goal": obs["goal"]}
+    assert np.abs(agent.act(far)).max() > 0 and agent._plan is not None
+    # Holding ends a plan; leaving the hold replans from scratch, not from the stale plan's next step.
+    agent.act(near)
+    assert agent._plan is None
+    # Whole episodes: it reaches the goal, then stands still there to the end.
+    for seed in range(3):
+        result = run_episode(env, agent, seed=seed)
+        assert result.success and np.linalg.norm(env.x - env.goal) <= 0.05
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        GoalReached(GoalEnergy(), 0.0)
+    with pytest.raises(ValueError, match="hold_energy=-1.0: must be >= 0"):
+        GoalAgentConfig(hold_energy=-1.0)
 
 
 class MomentumPointMass(PointMassGoal):
@@ -619,3 +656,25 @@ def test_push_t_state_planner_runs_an_evaluation_episode_through_run_episode():
     assert episode.length == agent.decisions == 100 and agent.mean.shape == (2, 2)
     assert episode.success is not None and set(episode.final_errors) >= {"position_error", "angle_error"}
     env.close()
+
+
+def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision():
+    from benchmarks.push_t_hold import auc, near_goal, thresholds
+
+    energy = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    within = np.array([True, True, False, True, False, False])
+    assert auc(energy, within) == pytest.approx(8 / 9)  # of the 3 x 3 pairs, only (0.4, 0.3) is misordered
+    rows = {p: (t, r) for p, t, r in thresholds(energy, within, precisions=(1.0, 0.75, 0.5))}
+    assert rows[1.0] == (0.2, pytest.approx(2 / 3))  # the third scene is the first outside tolerance
+    assert rows[0.75] == (0.4, 1.0)  # 3 of the 4 at or below 0.4
+    assert rows[0.5] == (0.6, 1.0)
+    # Tied energies stand or fall together; no threshold reaches a precision nothing meets.
+    tied = thresholds(np.array([0.1, 0.1, 0.2]), np.array([True, False, True]), precisions=(1.0, 0.6))
+    assert tied == [(1.0, 0.0, 0.0), (0.6, 0.2, 1.0)]
+    with pytest.raises(ValueError, match="both within and outside"):
+        auc(energy, np.ones(6, bool))
+    goal = np.array([0.1, -0.1, 0.5, 0.3, 0.3])
+    scenes = near_goal(goal, 200, np.random.default_rng(0))
+    moved, turned = np.linalg.norm(scenes[:, :2] - goal[:2], axis=1), np.abs(scenes[:, 2] - goal[2])
+    assert moved[::2].max() <= 0.04 and moved[1::2].max() > 0.06 and moved.max() <= 0.08
+    assert turned[::2].max() <= 0.3 and turned.max() <= 0.6 and (scenes[:, 3:] == goal[3:]).all()

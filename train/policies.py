@@ -84,8 +84,8 @@ class TurnPush:
 class PushMix:
     """Per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else an off-centre `TurnPush` with
     probability `turn_share` or a centred `push_policy` (`push-smooth`: none off-centre; `push-mix`: half;
-    `push-turn3`: three quarters; `push-turn`: all). One uniform draw picks the kind, so the three draw the same smooth episodes, and
-    `push-smooth`'s collections are those of its earlier class."""
+    `push-turn3`: three quarters; `push-turn`: all). One uniform draw picks the kind, so they all draw the
+    same smooth episodes, and `push-smooth`'s collections are those of its earlier class."""
 
     needs_sim = True
     tasks = push_policy.tasks  # type: ignore[attr-defined]

@@ -1,0 +1,140 @@
+"""Calibrate `hold_energy` for a push-t model: how well its goal energy tells a block within tolerance.
+
+    python -m benchmarks.push_t_hold --checkpoint <run>/checkpoints/latest.pt [--task goal/push-t-block] \
+        [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] [--out F.md]
+
+Around the goals of `--goals` start/goal pairs (env seeds from `CALIBRATION_SEED`, never an evaluation's),
+places the block near its goal pose (moved up to 0.04 or 0.08 units, turned up to 0.3 or 0.6 rad; the
+pusher where the goal has it), renders and encodes each scene, and scores its latent against the goal's
+with the goal energy the agent would hold on (`GoalReached`: the final-step energy with the agent's
+weights). It prints the energy's AUC at telling scenes within success's tolerances (0.03 units and 15
+degrees) from the rest, and for each precision the largest threshold whose scenes at or below it are
+that often within tolerance, with the share of within-tolerance scenes it catches (recall). Pass the
+threshold as `eval.evaluate ... hold_energy=<t>`. The scenes all lie near the goal, where holding too early
+costs most, so along an episode the precision is at least this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+from envs.rendering import configure_gl
+
+configure_gl()  # before anything imports mujoco
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from agent.checkpoint import load_agent  # noqa: E402
+from envs import make_env  # noqa: E402
+from envs.tasks.goal import observe_at  # noqa: E402
+from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
+
+CALIBRATION_SEED = 10_000  # env seeds of the calibration goals (evaluations hash theirs: `episode_seed`)
+PRECISIONS = (0.9, 0.95, 0.98, 1.0)
+
+
+def near_goal(goal_qpos: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`(count, 5)` configurations with the block moved and turned near its goal pose, the pusher kept;
+    every other one reaches twice as far (0.08 units, 0.6 rad) as the rest."""
+    out = np.repeat(goal_qpos[None], count, 0).astype(np.float64)
+    far = np.arange(count) % 2 == 1
+    radius = rng.uniform(0, 1, count) * np.where(far, 0.08, 0.04)
+    heading = rng.uniform(0, 2 * np.pi, count)
+    out[:, 0] += radius * np.cos(heading)
+    out[:, 1] += radius * np.sin(heading)
+    out[:, 2] += rng.uniform(-1, 1, count) * np.where(far, 0.6, 0.3)
+    return out
+
+
+def auc(energy: np.ndarray, positive: np.ndarray) -> float:
+    """The chance that a positive scores a lower energy than a negative (ties count half)."""
+    pos, neg = energy[positive], energy[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        raise ValueError("AUC needs scenes both within and outside tolerance")
+    lower = (pos[:, None] < neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(lower / (len(pos) * len(neg)))
+
+
+def thresholds(energy: np.ndarray, positive: np.ndarray, precisions=PRECISIONS) -> list[tuple[float, float, float]]:
+    """`[(precision asked, threshold, recall)]`: the largest threshold at which the scenes with energy at or
+    below it are positive at least that often (0.0 and recall 0 where none is)."""
+    order = np.argsort(energy, kind="stable")
+    e, hits = energy[order], positive[order].astype(float)
+    precision = np.cumsum(hits) / np.arange(1, len(e) + 1)
+    last = np.r_[e[1:] != e[:-1], True]  # a threshold takes every scene of its energy
+    rows = []
+    for p in precisions:
+        ok = np.flatnonzero(last & (precision >= p - 1e-12))
+        if len(ok) == 0:
+            rows.append((p, 0.0, 0.0))
+            continue
+        i = ok[-1]
+        rows.append((p, float(e[i]), float(hits[: i + 1].sum() / max(hits.sum(), 1))))
+    return rows
+
+
+def calibrate(args) -> tuple[np.ndarray, np.ndarray]:
+    """Energies `(n,)` of the scenes near the calibration goals and whether each is within tolerance."""
+    env = make_env(args.task, obs=args.obs)
+    agent = load_agent(
+        args.checkpoint,
+        env,
+        waypoints=False,
+        state_weight=args.state_weight,
+        glimpse_weight=args.glimpse_weight,
+        hold_energy=1.0,  # any threshold: the energy is what is used
+    )
+    model, energy = agent.model, agent.hold.energy
+    inner = env.unwrapped
+    rng = np.random.default_rng(0)
+
+    def encode(qpos: np.ndarray) -> torch.Tensor:
+        placed = observe_at(inner, qpos)
+        return model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
+
+    energies, within = [], []
+    with torch.no_grad():
+        for i in range(args.goals):
+            env.reset(seed=CALIBRATION_SEED + i)
+            goal_qpos = inner.task.goal_qpos.copy()
+            goal = encode(goal_qpos)
+            for qpos in near_goal(goal_qpos, args.per_goal, rng):
+                energies.append(float(energy.distance(encode(qpos)[None], goal[None])[0]))
+                moved = np.linalg.norm(qpos[:2] - goal_qpos[:2])
+                within.append(moved <= POSITION_TOLERANCE and abs(qpos[2] - goal_qpos[2]) <= ANGLE_TOLERANCE)
+    env.close()
+    return np.array(energies), np.array(within)
+
+
+def report(energy: np.ndarray, within: np.ndarray) -> str:
+    lines = [
+        f"{len(energy)} scenes near goals, {int(within.sum())} within tolerance; energy AUC {auc(energy, within):.3f}",
+        "",
+        "| precision | hold_energy | recall |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {p:.2f} | {t:.3f} | {r:.2f} |" for p, t, r in thresholds(energy, within)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--task", default="goal/push-t-block")
+    parser.add_argument("--obs", default="proprio+pixels")
+    parser.add_argument("--goals", type=int, default=40)
+    parser.add_argument("--per-goal", type=int, default=24)
+    parser.add_argument("--state-weight", type=float, default=None)
+    parser.add_argument("--glimpse-weight", type=float, default=None)
+    parser.add_argument("--out", default=None, help="also write the report to this Markdown file")
+    args = parser.parse_args()
+    text = report(*calibrate(args))
+    print(text)
+    if args.out:
+        pathlib.Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
