@@ -133,14 +133,16 @@ class MPCAgent:
         goal = goal if goal is not None else obs.get("goal")
         z = None
         check = self.hold is not None and goal is not None
-        if check or self.history > 1 or self._plan is None or self._since_plan >= self.cfg.execute:
+        due = self._plan is None or self._since_plan >= self.cfg.execute
+        if check or self.history > 1 or due:
             with torch.no_grad():
                 z = self.model.encode(obs_to_tensor(obs, self.device))[0]  # (D,)
-        holding = check and self.hold(z, self.encode_goal(goal))
+        g = self.encode_goal(goal) if goal is not None and (check or due) else None  # (D,), encoded once
+        holding = check and self.hold(z, g)
         if holding:
             self._plan = None  # the next plan starts afresh from wherever the hold ends
-        elif self._plan is None or self._since_plan >= self.cfg.execute:
-            self._replan(z, goal)
+        elif due:
+            self._replan(z, g)
         if self.history > 1:  # every observation enters the predictor's past, planned on or not
             self._past = [*self._past, z][-(self.history - 1) :]
         if holding:
@@ -162,9 +164,9 @@ class MPCAgent:
         past = [past[0]] * (self.history - 1 - len(past)) + past
         return torch.cat([*past, z])
 
-    def _replan(self, z: torch.Tensor, goal: dict | None) -> None:
+    def _replan(self, z: torch.Tensor, g: torch.Tensor | None) -> None:
+        """Plan from the observation's latent `z (D,)` towards the goal's latent `g (D,)` (None: no goal)."""
         with torch.no_grad():
-            g = None if goal is None else self.encode_goal(goal)
             if self.waypoints is not None and g is not None:
                 if self._route is None:
                     self._route = self.waypoints.route(g)

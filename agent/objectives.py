@@ -118,7 +118,7 @@ class WeightedSum:
 class GoalReached:
     """`reached(z (D,), goal (D,)) -> bool`: the latent's goal energy (`energy.distance`) is at most
     `threshold`. The agent's own test that it stands at the goal, calibrated per model
-    (`benchmarks.hold_calibration`); the environment's success is never read."""
+    (`benchmarks.push_t_hold`); the environment's success is never read."""
 
     def __init__(self, energy: GoalEnergy, threshold: float):
         if threshold <= 0:

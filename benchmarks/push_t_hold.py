@@ -26,9 +26,7 @@ configure_gl()  # before anything imports mujoco
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agent.checkpoint import load_agent  # noqa: E402
-from envs import make_env  # noqa: E402
-from envs.tasks.goal import observe_at  # noqa: E402
+from benchmarks.push_t_landscape import scene_encoder  # noqa: E402
 from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
 
 CALIBRATION_SEED = 10_000  # env seeds of the calibration goals (evaluations hash theirs: `episode_seed`)
@@ -77,31 +75,25 @@ def thresholds(energy: np.ndarray, positive: np.ndarray, precisions=PRECISIONS) 
 
 def calibrate(args) -> tuple[np.ndarray, np.ndarray]:
     """Energies `(n,)` of the scenes near the calibration goals and whether each is within tolerance."""
-    env = make_env(args.task, obs=args.obs)
-    agent = load_agent(
+    env, encode, agent = scene_encoder(
         args.checkpoint,
-        env,
+        args.obs,
+        args.task,
         waypoints=False,
         state_weight=args.state_weight,
         glimpse_weight=args.glimpse_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )
-    model, energy = agent.model, agent.hold.energy
-    inner = env.unwrapped
+    energy, inner = agent.hold.energy, env.unwrapped
     rng = np.random.default_rng(0)
-
-    def encode(qpos: np.ndarray) -> torch.Tensor:
-        placed = observe_at(inner, qpos)
-        return model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
-
     energies, within = [], []
     with torch.no_grad():
         for i in range(args.goals):
             env.reset(seed=CALIBRATION_SEED + i)
             goal_qpos = inner.task.goal_qpos.copy()
-            goal = encode(goal_qpos)
+            goal = encode(goal_qpos)[0]
             for qpos in near_goal(goal_qpos, args.per_goal, rng):
-                energies.append(float(energy.distance(encode(qpos)[None], goal[None])[0]))
+                energies.append(float(energy.distance(encode(qpos)[0][None], goal[None])[0]))
                 moved = np.linalg.norm(qpos[:2] - goal_qpos[:2])
                 within.append(moved <= POSITION_TOLERANCE and abs(qpos[2] - goal_qpos[2]) <= ANGLE_TOLERANCE)
     env.close()

@@ -62,11 +62,12 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
 TASKS = ("goal/push-t", "goal/push-t-block")
 
 
-def scene_encoder(checkpoint: str, obs: str, task: str = "goal/push-t"):
-    """`(env, encode, model)`: `encode(qpos)` renders the scene at `qpos` in `task` (`TASKS`) and returns
-    the checkpoint's model's latent `(D,)` and the frame `(3, H, W)` in [0, 1]."""
+def scene_encoder(checkpoint: str, obs: str, task: str = "goal/push-t", **planning):
+    """`(env, encode, agent)`: `encode(qpos)` renders the scene at `qpos` in `task` (`TASKS`) and returns
+    the checkpoint's model's latent `(D,)` and the frame `(3, H, W)` in [0, 1]; `planning` goes to
+    `load_agent` (e.g. the goal energy's weights)."""
     env = make_env(task, obs=obs)
-    agent = load_agent(checkpoint, env)
+    agent = load_agent(checkpoint, env, **planning)
     inner = env.unwrapped
 
     def encode(qpos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +75,7 @@ def scene_encoder(checkpoint: str, obs: str, task: str = "goal/push-t"):
         z = agent.model.encode({k: torch.as_tensor(v).unsqueeze(0) for k, v in placed.items()})[0]
         return z, torch.as_tensor(placed["pixels"]).float() / 255
 
-    return env, encode, agent.model
+    return env, encode, agent
 
 
 def energies(
@@ -82,8 +83,8 @@ def energies(
 ) -> dict[str, list[tuple[float, float, float]]]:
     """`{perturbation: [(latent L2 energy, pixel L2, the latent's state part of the energy) per pair]}`, with
     the start configuration as `start`."""
-    env, encode, model = scene_encoder(checkpoint, obs, task)
-    k = model.cfg.state_latent
+    env, encode, agent = scene_encoder(checkpoint, obs, task)
+    k = agent.model.cfg.state_latent
     inner = env.unwrapped
     rows: dict[str, list[tuple[float, float, float]]] = {}
     with torch.no_grad():

@@ -51,7 +51,8 @@ def encode_scenes(
 ) -> tuple[np.ndarray, int]:
     """Latents `(n, D)` of the scenes rendered in `task` and the size of the latent's state part (0: none);
     `untrained` re-initialises every layer first."""
-    env, encode, model = scene_encoder(checkpoint, obs, task)
+    env, encode, agent = scene_encoder(checkpoint, obs, task)
+    model = agent.model
     if untrained:
         torch.manual_seed(0)
         for module in model.modules():
