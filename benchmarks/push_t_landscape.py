@@ -59,7 +59,7 @@ def perturbations(goal_qpos: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-TASKS = ("goal/push-t", "goal/push-t-block")
+TASKS = ("goal/push-t", "goal/push-t-block", "goal/push-t-block-aa")
 
 
 def scene_encoder(checkpoint: str, obs: str, task: str = "goal/push-t", **planning):

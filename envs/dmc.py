@@ -63,7 +63,8 @@ class DMCEnv(gym.Env):
         action_repeat: control steps per `step`; rewards are summed over them.
         camera: camera id or name for observations and `render()`.
         render_size: side of `render()` frames (for videos).
-        render_quality: `video` (default) or `full` for `render()`; observations always use `fast`.
+        render_quality: `video` (default) or `full` for `render()`.
+        obs_quality: `fast` (default) or `smooth` (anti-aliased) for pixel observations.
         obs_hidden_groups: MuJoCo geom groups that pixel observations leave out (`render()` shows them).
     """
 
@@ -80,6 +81,7 @@ class DMCEnv(gym.Env):
         render_size: int = 256,
         render_quality: str = "video",
         obs_hidden_groups: tuple[int, ...] = (),
+        obs_quality: str = "fast",
     ):
         self._env = dm_env
         self._obs_mode = obs.split("+")
@@ -88,7 +90,7 @@ class DMCEnv(gym.Env):
         self._repeat = action_repeat
         self._camera = camera
         self._render_size = render_size
-        self._renderers = RendererCache(render_quality, obs_hidden_groups)
+        self._renderers = RendererCache(render_quality, obs_hidden_groups, obs_quality)
         spec = dm_env.action_spec()
         self._scale = ActionScaler(spec.minimum, spec.maximum)
         self.action_space = unit_action_space(spec.shape[0])

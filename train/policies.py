@@ -53,7 +53,7 @@ def push_policy(rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np
 
 
 push_policy.needs_sim = True  # type: ignore[attr-defined]
-push_policy.tasks = ("goal/push-t", "goal/push-t-block")  # type: ignore[attr-defined]
+push_policy.tasks = ("goal/push-t", "goal/push-t-block", "goal/push-t-block-aa")  # type: ignore[attr-defined]
 
 SMOOTH_SHARE = 0.5
 

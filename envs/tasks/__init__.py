@@ -9,7 +9,7 @@ from envs.tasks import push_t, reacher_goal, two_rooms
 
 
 def register_goal_tasks() -> None:
-    """Register `goal/reacher`, `goal/two-rooms`, `goal/push-t` and `goal/push-t-block`."""
+    """Register `goal/reacher`, `goal/two-rooms`, `goal/push-t`, `goal/push-t-block` and `goal/push-t-block-aa`."""
     register(
         TaskSpec(
             "goal/reacher",
@@ -44,5 +44,14 @@ def register_goal_tasks() -> None:
             frozenset({"goal", "manipulation"}),
             push_t.ACTION_REPEAT,
             "push-t whose pixels and goal images show the block alone (the pusher through proprio)",
+        )
+    )
+    register(
+        TaskSpec(
+            "goal/push-t-block-aa",
+            functools.partial(push_t.make, pusher_in_pixels=False, obs_quality="smooth"),
+            frozenset({"goal", "manipulation"}),
+            push_t.ACTION_REPEAT,
+            "goal/push-t-block with anti-aliased pixels and goal images (sub-pixel moves show)",
         )
     )

@@ -139,9 +139,11 @@ def make_goal_env(
     render_size: int = 256,
     render_quality: str = "video",
     obs_hidden_groups: tuple[int, ...] = (),
+    obs_quality: str = "fast",
 ) -> GoalEnv:
     """Assemble a goal env from a physics, a task and the episode's time budget (`obs_hidden_groups`:
-    MuJoCo geom groups the pixel observations and goal images leave out; videos show them)."""
+    MuJoCo geom groups the pixel observations and goal images leave out, videos show them;
+    `obs_quality`: `fast` or `smooth`, anti-aliased, pixel observations and goal images)."""
     dm_env = control.Environment(physics, task, time_limit=time_limit, control_timestep=control_timestep)
     return GoalEnv(
         dm_env,
@@ -152,4 +154,5 @@ def make_goal_env(
         render_size=render_size,
         render_quality=render_quality,
         obs_hidden_groups=obs_hidden_groups,
+        obs_quality=obs_quality,
     )
