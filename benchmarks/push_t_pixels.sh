@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Push-t from 64x64 pixels within the goal bar (issue: reward-free goal reaching), the best recipe so far:
+#   bash benchmarks/push_t_pixels.sh [seed ...]        default: 0
+# Collects 1,000 `push-turn3` episodes of `goal/push-t-block-aa` (anti-aliased pixels of the block, the
+# pusher through proprioception; skipped when the dataset exists), trains the JEPA world model with the
+# glimpse for 30 minutes alone on two threads (encoder frozen after 20), and evaluates CEM 128x5 at horizon
+# 20 on the issue's 50 seeded pairs (`seeds=[0]`) and on 50 others (`seeds=[1]`), two workers each.
+# Results: benchmarks/results/goal/README.md, thirty-eighth session.
+# EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
+# OUT the results folder's parent, DATA the dataset folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-benchmarks/results/goal}
+EPISODES=${EPISODES:-1000}
+MINUTES=${MINUTES:-30}
+FREEZE=${FREEZE:-20}
+DATA=${DATA:-data/goal/push-t-block-aa-push-turn3-qs}
+TASK=goal/push-t-block-aa
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+mkdir -p "$OUT"
+OMP_NUM_THREADS=1 $PY -m train.collect task=$TASK episodes="$EPISODES" obs=proprio+pixels policy=push-turn3 \
+  workers=2 progress=false out="$DATA"
+for seed in "${@:-0}"; do
+  folder="$OUT/push-t-aa-glimpse-turn3-noprobe-freeze1200-2threads"
+  [ "$seed" != 0 ] && folder="$folder-seed$seed"
+  OMP_NUM_THREADS=2 $PY -m train.offline dataset="$DATA" agent.inputs=state+pixels updates=1000000 \
+    time_limit_s=$((MINUTES * 60)) checkpoint_every=1000 progress=false threads=2 seed="$seed" agent.horizon=13 \
+    agent.batch_size=64 ++agent.model.overrides.rho=1.0 ++agent.model.overrides.history=2 \
+    ++agent.model.overrides.anti_collapse_weight=10 ++agent.model.overrides.state_latent=16 \
+    ++agent.model.overrides.latent_norm=none ++agent.model.overrides.inverse_dynamics=0 \
+    ++agent.model.overrides.hidden_dim=256 ++agent.model.overrides.mlp_layers=3 ++agent.model.overrides.glimpse=24 \
+    ++agent.model.overrides.glimpse_dims=24 ++agent.model.overrides.vicreg_cov_weight=0 \
+    ++agent.model.overrides.probe_size=0 freeze_encoder_s=$((FREEZE * 60)) frozen_batch_size=256 \
+    run_dir="$folder/model"
+  for pairs in 0 1; do
+    name=eval_cem_h20_50pairs_state0
+    [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0
+    OMP_NUM_THREADS=1 $PY -m eval.evaluate task=$TASK obs=proprio+pixels checkpoint="$folder/model/checkpoints/latest.pt" \
+      planner=cem horizon=20 energy_steps=all waypoints=false state_weight=0 budget=40 episodes=50 seeds=[$pairs] \
+      workers=2 video=$((pairs == 0 ? 2 : 0)) progress=false out="$folder/$name"
+  done
+done
