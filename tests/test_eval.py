@@ -124,7 +124,7 @@ def test_curves_and_comparison_table(tmp_path):
 
 def test_suites_resolve():
     assert ("dmc/walker-walk", "state") in resolve("dmc-core")
-    goal_tasks = ("goal/push-t", "goal/push-t-block", "goal/reacher", "goal/two-rooms")
+    goal_tasks = ("goal/push-t", "goal/push-t-block", "goal/push-t-block-aa", "goal/reacher", "goal/two-rooms")
     assert resolve("goal") == [(t, "pixels") for t in goal_tasks]
     assert resolve("dmc/walker-walk,dmc/cheetah-run", obs="pixels") == [
         ("dmc/walker-walk", "pixels"),
