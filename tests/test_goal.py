@@ -678,3 +678,11 @@ def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision()
     moved, turned = np.linalg.norm(scenes[:, :2] - goal[:2], axis=1), np.abs(scenes[:, 2] - goal[2])
     assert moved[::2].max() <= 0.04 and moved[1::2].max() > 0.06 and moved.max() <= 0.08
     assert turned[::2].max() <= 0.3 and turned.max() <= 0.6 and (scenes[:, 3:] == goal[3:]).all()
+
+
+def test_push_t_aliasing_scores_scenes_near_goals_by_pixel_distance():
+    from benchmarks.push_t_aliasing import pixel_distances
+
+    distances, within = pixel_distances("goal/push-t-block-aa", goals=1, per_goal=6)
+    assert distances.shape == within.shape == (6,) and within.dtype == bool
+    assert (distances > 0).all() and len(set(distances)) == 6  # every scene rendered afresh (no stale frames)
