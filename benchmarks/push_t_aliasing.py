@@ -19,10 +19,9 @@ configure_gl()  # before anything imports mujoco
 
 import numpy as np  # noqa: E402
 
-from benchmarks.push_t_hold import CALIBRATION_SEED, auc, near_goal  # noqa: E402
+from benchmarks.push_t_hold import auc, calibration_scenes  # noqa: E402
 from envs import make_env  # noqa: E402
 from envs.tasks.goal import observe_at  # noqa: E402
-from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
 
 TASKS = ("goal/push-t-block", "goal/push-t-block-aa")
 
@@ -30,17 +29,16 @@ TASKS = ("goal/push-t-block", "goal/push-t-block-aa")
 def pixel_distances(task: str, goals: int, per_goal: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel L2 distances `(n,)` of the scenes near the calibration goals, and whether each is within tolerance."""
     env = make_env(task, obs="pixels")  # one rendering env at a time (DESIGN.md's pitfalls)
-    inner, rng = env.unwrapped, np.random.default_rng(0)
+    inner = env.unwrapped
+
+    def pixels(qpos: np.ndarray) -> np.ndarray:
+        return observe_at(inner, qpos)["pixels"].astype(np.float32)
+
     distances, within = [], []
-    for i in range(goals):
-        env.reset(seed=CALIBRATION_SEED + i)
-        goal_qpos = inner.task.goal_qpos.copy()
-        goal = observe_at(inner, goal_qpos)["pixels"].astype(np.float32)
-        for qpos in near_goal(goal_qpos, per_goal, rng):
-            frame = observe_at(inner, qpos)["pixels"].astype(np.float32)
-            distances.append(float(((frame - goal) ** 2).sum()))
-            moved = np.linalg.norm(qpos[:2] - goal_qpos[:2])
-            within.append(moved <= POSITION_TOLERANCE and abs(qpos[2] - goal_qpos[2]) <= ANGLE_TOLERANCE)
+    for goal_qpos, scenes, inside in calibration_scenes(env, goals, per_goal):
+        goal = pixels(goal_qpos)
+        distances += [float(((pixels(qpos) - goal) ** 2).sum()) for qpos in scenes]
+        within += list(inside)
     env.close()
     return np.array(distances), np.array(within)
 

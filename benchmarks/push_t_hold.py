@@ -73,6 +73,23 @@ def thresholds(energy: np.ndarray, positive: np.ndarray, precisions=PRECISIONS) 
     return rows
 
 
+def calibration_scenes(env, goals: int, per_goal: int):
+    """Yields, for each of `goals` calibration pairs of the (push-t) `env`, its goal configuration `(5,)`, the
+    scenes placed near it `(per_goal, 5)` (`near_goal`) and whether each is within success's tolerances
+    `(per_goal,)`. The env is left reset to that pair while its scenes are used."""
+    inner, rng = env.unwrapped, np.random.default_rng(0)
+    for i in range(goals):
+        env.reset(seed=CALIBRATION_SEED + i)
+        goal_qpos = inner.task.goal_qpos.copy()
+        scenes = near_goal(goal_qpos, per_goal, rng)
+        moved = np.linalg.norm(scenes[:, :2] - goal_qpos[:2], axis=1)
+        yield (
+            goal_qpos,
+            scenes,
+            (moved <= POSITION_TOLERANCE) & (np.abs(scenes[:, 2] - goal_qpos[2]) <= ANGLE_TOLERANCE),
+        )
+
+
 def calibrate(args) -> tuple[np.ndarray, np.ndarray]:
     """Energies `(n,)` of the scenes near the calibration goals and whether each is within tolerance."""
     env, encode, agent = scene_encoder(
@@ -84,18 +101,13 @@ def calibrate(args) -> tuple[np.ndarray, np.ndarray]:
         glimpse_weight=args.glimpse_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )
-    energy, inner = agent.hold.energy, env.unwrapped
-    rng = np.random.default_rng(0)
+    energy = agent.hold.energy
     energies, within = [], []
     with torch.no_grad():
-        for i in range(args.goals):
-            env.reset(seed=CALIBRATION_SEED + i)
-            goal_qpos = inner.task.goal_qpos.copy()
+        for goal_qpos, scenes, inside in calibration_scenes(env, args.goals, args.per_goal):
             goal = encode(goal_qpos)[0]
-            for qpos in near_goal(goal_qpos, args.per_goal, rng):
-                energies.append(float(energy.distance(encode(qpos)[0][None], goal[None])[0]))
-                moved = np.linalg.norm(qpos[:2] - goal_qpos[:2])
-                within.append(moved <= POSITION_TOLERANCE and abs(qpos[2] - goal_qpos[2]) <= ANGLE_TOLERANCE)
+            energies += [float(energy.distance(encode(qpos)[0][None], goal[None])[0]) for qpos in scenes]
+            within += list(inside)
     env.close()
     return np.array(energies), np.array(within)
 

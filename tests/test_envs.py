@@ -327,13 +327,14 @@ def test_push_t_block_aa_observations_are_anti_aliased_and_show_sub_pixel_moves(
     """`goal/push-t-block-aa` frames are `goal/push-t-block`'s scene rendered 4x larger and averaged per
     block: edges take intermediate intensities, so a move of a fifth of a pixel changes the frame."""
     from envs.rendering import SMOOTH_SCALE, FrameRenderer
+    from envs.tasks.push_t import PUSHER_GROUP
 
     env = make_env("goal/push-t-block-aa", obs="pixels", size=32)
     obs, _ = env.reset(seed=2)
     inner = env.unwrapped
     model, data = inner.physics.model.ptr, inner.physics.data.ptr
     # One more renderer on the same model; more, or a second env, misrender here (DESIGN.md's pitfalls).
-    large = FrameRenderer(model, 32 * SMOOTH_SCALE, 32 * SMOOTH_SCALE, quality="fast", hidden_groups=(2,))
+    large = FrameRenderer(model, 32 * SMOOTH_SCALE, 32 * SMOOTH_SCALE, quality="fast", hidden_groups=(PUSHER_GROUP,))
     k = SMOOTH_SCALE
     pooled = large.render(data, "top").reshape(32, k, 32, k, 3).mean((1, 3))
     np.testing.assert_allclose(obs["pixels"].transpose(1, 2, 0), pooled, atol=0.5 + 1e-6)
