@@ -1,7 +1,8 @@
 """Calibrate `hold_energy` for a push-t model: how well its goal energy tells a block within tolerance.
 
     python -m benchmarks.push_t_hold --checkpoint <run>/checkpoints/latest.pt [--task goal/push-t-block] \
-        [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] [--out F.md]
+        [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] [--out F.md] \
+        [--threshold-out F --precision 0.9]
 
 Around the goals of `--goals` start/goal pairs (env seeds from `CALIBRATION_SEED`, never an evaluation's),
 places the block near its goal pose (moved up to 0.04 or 0.08 units, turned up to 0.3 or 0.6 rad; the
@@ -10,7 +11,8 @@ with the goal energy the agent would hold on (`GoalReached`: the final-step ener
 weights). It prints the energy's AUC at telling scenes within success's tolerances (0.03 units and 15
 degrees) from the rest, and for each precision the largest threshold whose scenes at or below it are
 that often within tolerance, with the share of within-tolerance scenes it catches (recall). Pass the
-threshold as `eval.evaluate ... hold_energy=<t>`. The scenes all lie near the goal, where holding too early
+threshold as `eval.evaluate ... hold_energy=<t>`; `--threshold-out` writes the one of `--precision` alone to a
+file, for scripts (benchmarks/push_t_pixels.sh). The scenes all lie near the goal, where holding too early
 costs most, so along an episode the precision is at least this.
 """
 
@@ -73,6 +75,15 @@ def thresholds(energy: np.ndarray, positive: np.ndarray, precisions=PRECISIONS) 
     return rows
 
 
+def threshold_at(energy: np.ndarray, positive: np.ndarray, precision: float) -> float:
+    """The largest threshold whose scenes at or below it are positive at least `precision` often (0.0, which
+    never holds, where none is)."""
+    if not 0 < precision <= 1:
+        raise ValueError(f"precision {precision}: must be in (0, 1]")
+    ((_, threshold, _),) = thresholds(energy, positive, (precision,))
+    return threshold
+
+
 def calibration_scenes(env, goals: int, per_goal: int):
     """Yields, for each of `goals` calibration pairs of the (push-t) `env`, its goal configuration `(5,)`, the
     scenes placed near it `(per_goal, 5)` (`near_goal`) and whether each is within success's tolerances
@@ -133,11 +144,17 @@ def main() -> None:
     parser.add_argument("--state-weight", type=float, default=None)
     parser.add_argument("--glimpse-weight", type=float, default=None)
     parser.add_argument("--out", default=None, help="also write the report to this Markdown file")
+    parser.add_argument("--threshold-out", default=None, help="write the threshold of --precision to this file")
+    parser.add_argument("--precision", type=float, default=0.9, help="the precision --threshold-out's threshold keeps")
     args = parser.parse_args()
-    text = report(*calibrate(args))
+    energy, within = calibrate(args)
+    text = report(energy, within)
     print(text)
     if args.out:
         pathlib.Path(args.out).write_text(text + "\n")
+    if args.threshold_out:
+        threshold = threshold_at(energy, within, args.precision)
+        pathlib.Path(args.threshold_out).write_text(f"{threshold:.3f}\n")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 #   bash benchmarks/push_t_pixels.sh [seed ...]        default: 0
 # Collects 1,000 `push-turn3` episodes of `goal/push-t-block-aa` (anti-aliased pixels of the block, the
 # pusher through proprioception; skipped when the dataset exists), trains the JEPA world model with the
-# glimpse for 30 minutes alone on two threads (encoder frozen after 20), and evaluates CEM 128x5 at horizon
-# 20 on the issue's 50 seeded pairs (`seeds=[0]`) and on 50 others (`seeds=[1]`), two workers each.
-# Results: benchmarks/results/goal/README.md, thirty-eighth session.
+# glimpse for 30 minutes alone on two threads (encoder frozen after 20), calibrates the hold (the goal energy
+# at or below which the agent stands still: benchmarks/push_t_hold.py, its 0.90-precision threshold, on
+# calibration pairs that no evaluation uses), and evaluates CEM 128x5 with iCEM's coloured noise (beta 2) at
+# horizon 20 with that hold on the issue's 50 seeded pairs (`seeds=[0]`) and on 50 others (`seeds=[1]`), two
+# workers each. Results: benchmarks/results/goal/README.md, thirty-eighth and thirty-ninth sessions.
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
 # OUT the results folder's parent, DATA the dataset folder.
 set -euo pipefail
@@ -33,11 +35,14 @@ for seed in "${@:-0}"; do
     ++agent.model.overrides.glimpse_dims=24 ++agent.model.overrides.vicreg_cov_weight=0 \
     ++agent.model.overrides.probe_size=0 freeze_encoder_s=$((FREEZE * 60)) frozen_batch_size=256 \
     run_dir="$folder/model"
+  OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --checkpoint "$folder/model/checkpoints/latest.pt" --task $TASK \
+    --state-weight 0 --precision 0.9 --out "$folder/hold_calibration_state0.md" --threshold-out "$folder/hold_energy_p90.txt"
   for pairs in 0 1; do
-    name=eval_cem_h20_50pairs_state0
-    [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0
+    name=eval_cem_h20_50pairs_state0_beta2_hold
+    [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0_beta2_hold
     OMP_NUM_THREADS=1 $PY -m eval.evaluate task=$TASK obs=proprio+pixels checkpoint="$folder/model/checkpoints/latest.pt" \
-      planner=cem horizon=20 energy_steps=all waypoints=false state_weight=0 budget=40 episodes=50 seeds=[$pairs] \
+      planner=cem horizon=20 energy_steps=all waypoints=false state_weight=0 noise_beta=2 \
+      hold_energy="$(cat "$folder/hold_energy_p90.txt")" budget=40 episodes=50 seeds=[$pairs] \
       workers=2 video=$((pairs == 0 ? 2 : 0)) progress=false out="$folder/$name"
   done
 done

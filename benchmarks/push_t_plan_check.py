@@ -13,6 +13,8 @@ plan (a model or energy fault); if above, the search missed a better plan the mo
 
     python -m benchmarks.push_t_plan_check --checkpoint <run>/checkpoints/latest.pt --task goal/push-t-block \
       --obs proprio+pixels --pairs 5 [--ensemble <another run>/checkpoints/latest.pt]
+    # the pairs 14, 15 and 17 only, with CEM's samples coloured (iCEM's beta 2):
+    python -m benchmarks.push_t_plan_check --checkpoint ... --select 14 15 17 --noise-beta 2
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--task", default="goal/push-t-block", choices=TASKS)
     parser.add_argument("--obs", default="proprio+pixels")
     parser.add_argument("--pairs", type=int, default=5, help="the evaluation's pairs 0..pairs-1 (run seed 0)")
+    parser.add_argument("--select", type=int, nargs="*", default=None, help="these pairs instead of 0..pairs-1")
+    parser.add_argument("--noise-beta", type=float, default=None, help="CEM's noise colour (0 white, 2 iCEM's)")
     parser.add_argument("--horizon", type=int, default=EXPERT_DECISIONS)
     parser.add_argument("--state-weight", type=float, default=None)
     parser.add_argument("--glimpse-weight", type=float, default=None, help="a glimpse model's glimpse weight")
@@ -136,6 +140,7 @@ def main() -> None:
             waypoints=False,
             state_weight=args.state_weight,
             glimpse_weight=args.glimpse_weight,
+            noise_beta=args.noise_beta,
             ensemble=args.ensemble,
         )
         for steps in ("all", "final")
@@ -144,14 +149,16 @@ def main() -> None:
     print(
         f"checkpoint: {models}; {args.task}; horizon {args.horizon}; state weight {args.state_weight}"
         + (f"; glimpse weight {args.glimpse_weight}" if args.glimpse_weight is not None else "")
+        + (f"; noise beta {args.noise_beta}" if args.noise_beta is not None else "")
     )
     print(
         "| pair | energy, all steps: expert / found / nothing | last step's | expert open loop: position, "
         "angle (rad) | found open loop: position, angle |"
     )
     print("|---|---|---|---|---|")
+    pairs = range(args.pairs) if args.select is None else args.select
     rows = []
-    for pair in range(args.pairs):
+    for pair in pairs:
         row = check_pair(env, agent, final, episode_seed(0, pair), args.horizon)
         rows.append(row)
         print(
@@ -169,7 +176,7 @@ def main() -> None:
         "true state, and the true state's from the start\n\n"
         "| pair | prediction's error | true state's move |\n|---|---|---|"
     )
-    for pair in range(args.pairs):
+    for pair in pairs:
         errors, moved = drift_row(env, agent, episode_seed(0, pair), every)
         print(f"| {pair} | {' '.join(f'{e:.1f}' for e in errors)} | {' '.join(f'{m:.1f}' for m in moved)} |")
     env.close()

@@ -659,7 +659,7 @@ def test_push_t_state_planner_runs_an_evaluation_episode_through_run_episode():
 
 
 def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision():
-    from benchmarks.push_t_hold import auc, near_goal, thresholds
+    from benchmarks.push_t_hold import auc, near_goal, threshold_at, thresholds
 
     energy = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     within = np.array([True, True, False, True, False, False])
@@ -669,8 +669,13 @@ def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision()
     assert rows[0.75] == (0.4, 1.0)  # 3 of the 4 at or below 0.4
     assert rows[0.5] == (0.6, 1.0)
     # Tied energies stand or fall together; no threshold reaches a precision nothing meets.
-    tied = thresholds(np.array([0.1, 0.1, 0.2]), np.array([True, False, True]), precisions=(1.0, 0.6))
+    tied_scenes = np.array([0.1, 0.1, 0.2]), np.array([True, False, True])
+    tied = thresholds(*tied_scenes, precisions=(1.0, 0.6))
     assert tied == [(1.0, 0.0, 0.0), (0.6, 0.2, 1.0)]
+    # What benchmarks/push_t_pixels.sh reads: one precision's threshold (0.0 never holds).
+    assert threshold_at(energy, within, 0.75) == 0.4 and threshold_at(*tied_scenes, 1.0) == 0.0
+    with pytest.raises(ValueError, match="must be in"):
+        threshold_at(energy, within, 0.0)
     with pytest.raises(ValueError, match="both within and outside"):
         auc(energy, np.ones(6, bool))
     goal = np.array([0.1, -0.1, 0.5, 0.3, 0.3])
