@@ -134,6 +134,14 @@ def report(energy: np.ndarray, within: np.ndarray) -> str:
     return "\n".join(lines)
 
 
+def precision_arg(text: str) -> float:
+    """`--precision`, refused before the calibration's minute of rendering when outside (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: a precision must be in (0, 1], e.g. 0.9")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True)
@@ -145,7 +153,7 @@ def main() -> None:
     parser.add_argument("--glimpse-weight", type=float, default=None)
     parser.add_argument("--out", default=None, help="also write the report to this Markdown file")
     parser.add_argument("--threshold-out", default=None, help="write the threshold of --precision to this file")
-    parser.add_argument("--precision", type=float, default=0.9, help="the precision --threshold-out's threshold keeps")
+    parser.add_argument("--precision", type=precision_arg, default=0.9, help="the precision --threshold-out's keeps")
     args = parser.parse_args()
     energy, within = calibrate(args)
     text = report(energy, within)

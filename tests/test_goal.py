@@ -659,7 +659,9 @@ def test_push_t_state_planner_runs_an_evaluation_episode_through_run_episode():
 
 
 def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision():
-    from benchmarks.push_t_hold import auc, near_goal, threshold_at, thresholds
+    import argparse
+
+    from benchmarks.push_t_hold import auc, near_goal, precision_arg, threshold_at, thresholds
 
     energy = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     within = np.array([True, True, False, True, False, False])
@@ -676,6 +678,9 @@ def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision()
     assert threshold_at(energy, within, 0.75) == 0.4 and threshold_at(*tied_scenes, 1.0) == 0.0
     with pytest.raises(ValueError, match="must be in"):
         threshold_at(energy, within, 0.0)
+    assert precision_arg("0.9") == 0.9  # the command line refuses a bad precision before calibrating
+    with pytest.raises(argparse.ArgumentTypeError, match="must be in"):
+        precision_arg("1.5")
     with pytest.raises(ValueError, match="both within and outside"):
         auc(energy, np.ones(6, bool))
     goal = np.array([0.1, -0.1, 0.5, 0.3, 0.3])
