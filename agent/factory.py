@@ -57,11 +57,17 @@ def build_goal_agent(
     objective = GoalEnergy(cfg.metric, cfg.steps, weights)
     if cfg.action_cost > 0:
         objective = WeightedSum([(1.0, objective), (cfg.action_cost, ActionPenalty())])
-    hold = GoalReached(GoalEnergy(cfg.metric, "final", weights), cfg.hold_energy) if cfg.hold_energy > 0 else None
+    hold = GoalReached(observation_energy(cfg, model), cfg.hold_energy) if cfg.hold_energy > 0 else None
     mpc = MPCConfig(execute=cfg.execute)
     return MPCAgent(
         model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints, hold=hold
     )
+
+
+def observation_energy(cfg: GoalAgentConfig, model: WorldModel) -> GoalEnergy:
+    """The goal energy of an observation's latent itself (the final step, the agent's weights): what the
+    hold reads, and what `train.selection` scores an encoder by."""
+    return GoalEnergy(cfg.metric, "final", _goal_weights(cfg, model))
 
 
 def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:

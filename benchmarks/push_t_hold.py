@@ -2,7 +2,7 @@
 
     python -m benchmarks.push_t_hold --checkpoint <run>/checkpoints/latest.pt [--task goal/push-t-block] \
         [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] [--out F.md] \
-        [--threshold-out F --precision 0.9]
+        [--threshold-out F --precision 0.9] [--scenes F.npz] [--scenes-out F.npz]
 
 Around the goals of `--goals` start/goal pairs (env seeds from `CALIBRATION_SEED`, never an evaluation's),
 places the block near its goal pose (moved up to 0.04 or 0.08 units, turned up to 0.3 or 0.6 rad; the
@@ -14,6 +14,11 @@ that often within tolerance, with the share of within-tolerance scenes it catche
 threshold as `eval.evaluate ... hold_energy=<t>`; `--threshold-out` writes the one of `--precision` alone to a
 file, for scripts (benchmarks/push_t_pixels.sh). The scenes all lie near the goal, where holding too early
 costs most, so along an episode the precision is at least this.
+
+`--scenes-out F.npz` writes the rendered scenes and their labels (with no `--checkpoint`, that alone), and
+`--scenes F.npz` scores a written set instead of rendering it again (seconds instead of a minute).
+`python -m train.offline ... select_scenes=F.npz` freezes the encoder that scores best on them
+(train/selection.py).
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ configure_gl()  # before anything imports mujoco
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks.push_t_landscape import scene_encoder  # noqa: E402
+from agent.checkpoint import load_agent  # noqa: E402
+from envs import make_env  # noqa: E402
+from envs.tasks.goal import observe_at  # noqa: E402
 from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
+from train.selection import GoalScenes, auc, scene_energies  # noqa: E402
 
 CALIBRATION_SEED = 10_000  # env seeds of the calibration goals (evaluations hash theirs: `episode_seed`)
 PRECISIONS = (0.9, 0.95, 0.98, 1.0)
@@ -46,15 +54,6 @@ def near_goal(goal_qpos: np.ndarray, count: int, rng: np.random.Generator) -> np
     out[:, 1] += radius * np.sin(heading)
     out[:, 2] += rng.uniform(-1, 1, count) * np.where(far, 0.6, 0.3)
     return out
-
-
-def auc(energy: np.ndarray, positive: np.ndarray) -> float:
-    """The chance that a positive scores a lower energy than a negative (ties count half)."""
-    pos, neg = energy[positive], energy[~positive]
-    if len(pos) == 0 or len(neg) == 0:
-        raise ValueError("AUC needs scenes both within and outside tolerance")
-    lower = (pos[:, None] < neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(lower / (len(pos) * len(neg)))
 
 
 def thresholds(energy: np.ndarray, positive: np.ndarray, precisions=PRECISIONS) -> list[tuple[float, float, float]]:
@@ -101,26 +100,41 @@ def calibration_scenes(env, goals: int, per_goal: int):
         )
 
 
-def calibrate(args) -> tuple[np.ndarray, np.ndarray]:
-    """Energies `(n,)` of the scenes near the calibration goals and whether each is within tolerance."""
-    env, encode, agent = scene_encoder(
+def render_scenes(task: str, obs: str, goals: int, per_goal: int) -> GoalScenes:
+    """The calibration scenes of `task` (`calibration_scenes`) rendered as the env observes them, with their
+    goals' observations: the file `--scenes-out` writes, which `train.offline select_scenes=` scores
+    encoders on (train/selection.py)."""
+    env = make_env(task, obs=obs)
+    inner = env.unwrapped
+    goal_obs, scene_obs, goal_index, within = [], [], [], []
+    for i, (goal_qpos, scenes, inside) in enumerate(calibration_scenes(env, goals, per_goal)):
+        goal_obs.append(observe_at(inner, goal_qpos))
+        scene_obs += [observe_at(inner, qpos) for qpos in scenes]
+        goal_index += [i] * len(scenes)
+        within += list(inside)
+    env.close()
+    return GoalScenes(
+        scenes={k: np.stack([o[k] for o in scene_obs]) for k in scene_obs[0]},
+        goals={k: np.stack([o[k] for o in goal_obs]) for k in goal_obs[0]},
+        goal_index=np.array(goal_index),
+        within=np.array(within, dtype=bool),
+    )
+
+
+def calibrate(args, scenes: GoalScenes) -> np.ndarray:
+    """`(n,)` energies of the checkpoint's agent's hold for `scenes` against their goals."""
+    env = make_env(args.task, obs=args.obs)
+    agent = load_agent(
         args.checkpoint,
-        args.obs,
-        args.task,
+        env,
         waypoints=False,
         state_weight=args.state_weight,
         glimpse_weight=args.glimpse_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )
-    energy = agent.hold.energy
-    energies, within = [], []
-    with torch.no_grad():
-        for goal_qpos, scenes, inside in calibration_scenes(env, args.goals, args.per_goal):
-            goal = encode(goal_qpos)[0]
-            energies += [float(energy.distance(encode(qpos)[0][None], goal[None])[0]) for qpos in scenes]
-            within += list(inside)
     env.close()
-    return np.array(energies), np.array(within)
+    keys = agent.model.encoder.keys
+    return scene_energies(agent.model.encode, agent.hold.energy.distance, scenes, keys, torch.device("cpu"))
 
 
 def report(energy: np.ndarray, within: np.ndarray) -> str:
@@ -144,18 +158,30 @@ def precision_arg(text: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--checkpoint", default=None, help="the model to calibrate (needed unless --scenes-out only)")
     parser.add_argument("--task", default="goal/push-t-block")
     parser.add_argument("--obs", default="proprio+pixels")
     parser.add_argument("--goals", type=int, default=40)
     parser.add_argument("--per-goal", type=int, default=24)
     parser.add_argument("--state-weight", type=float, default=None)
     parser.add_argument("--glimpse-weight", type=float, default=None)
+    parser.add_argument("--scenes", default=None, help="score the scenes of this file instead of rendering them")
+    parser.add_argument("--scenes-out", default=None, help="write the scenes to this .npz (select_scenes=)")
     parser.add_argument("--out", default=None, help="also write the report to this Markdown file")
     parser.add_argument("--threshold-out", default=None, help="write the threshold of --precision to this file")
     parser.add_argument("--precision", type=precision_arg, default=0.9, help="the precision --threshold-out's keeps")
     args = parser.parse_args()
-    energy, within = calibrate(args)
+    if args.checkpoint is None and args.scenes_out is None:
+        parser.error("give --checkpoint to calibrate, or --scenes-out to write the scenes alone")
+    if args.scenes:
+        scenes = GoalScenes.load(args.scenes)
+    else:
+        scenes = render_scenes(args.task, args.obs, args.goals, args.per_goal)
+    if args.scenes_out:
+        scenes.save(args.scenes_out)
+    if args.checkpoint is None:
+        return
+    energy, within = calibrate(args, scenes), scenes.within
     text = report(energy, within)
     print(text)
     if args.out:

@@ -3,11 +3,14 @@
 #   bash benchmarks/push_t_pixels.sh [seed ...]        default: 0
 # Collects 1,000 `push-turn3` episodes of `goal/push-t-block-aa` (anti-aliased pixels of the block, the
 # pusher through proprioception; skipped when the dataset exists), trains the JEPA world model with the
-# glimpse for 30 minutes alone on two threads (encoder frozen after 20), calibrates the hold (the goal energy
-# at or below which the agent stands still: benchmarks/push_t_hold.py, its 0.90-precision threshold, on
-# calibration pairs that no evaluation uses), and evaluates CEM 128x5 with iCEM's coloured noise (beta 2) at
+# glimpse for 30 minutes alone on two threads (encoder frozen after 20: the one, scored every minute before,
+# whose goal energy best tells the calibration scenes within tolerance, train/selection.py), calibrates the
+# hold (the goal energy at or below which the agent stands still: benchmarks/push_t_hold.py, its
+# 0.90-precision threshold) on those scenes (960 near 40 goals that no evaluation uses, rendered once beside
+# the dataset), and evaluates CEM 128x5 with iCEM's coloured noise (beta 2) at
 # horizon 20 with that hold on the issue's 50 seeded pairs (`seeds=[0]`) and on 50 others (`seeds=[1]`), two
-# workers each. Results: benchmarks/results/goal/README.md, thirty-eighth and thirty-ninth sessions.
+# workers each. Results: benchmarks/results/goal/README.md, thirty-eighth to fortieth sessions.
+# SELECT=0 freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
 # OUT the results folder's parent, DATA the dataset folder.
 set -euo pipefail
@@ -18,13 +21,22 @@ EPISODES=${EPISODES:-1000}
 MINUTES=${MINUTES:-30}
 FREEZE=${FREEZE:-20}
 DATA=${DATA:-data/goal/push-t-block-aa-push-turn3-qs}
+SELECT=${SELECT:-1}
 TASK=goal/push-t-block-aa
+SCENES=data/goal/push-t-block-aa-scenes.npz
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 mkdir -p "$OUT"
 OMP_NUM_THREADS=1 $PY -m train.collect task=$TASK episodes="$EPISODES" obs=proprio+pixels policy=push-turn3 \
   workers=2 progress=false out="$DATA"
+[ -f "$SCENES" ] || OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --task $TASK --scenes-out "$SCENES"
+select=()
+recipe=push-t-aa-glimpse-turn3-noprobe-freeze1200-2threads
+if [ "$SELECT" = 1 ]; then
+  select=(select_scenes="$SCENES" select_every_s=60 agent.state_weight=0)
+  recipe=push-t-aa-glimpse-turn3-select-2threads
+fi
 for seed in "${@:-0}"; do
-  folder="$OUT/push-t-aa-glimpse-turn3-noprobe-freeze1200-2threads"
+  folder="$OUT/$recipe"
   [ "$seed" != 0 ] && folder="$folder-seed$seed"
   OMP_NUM_THREADS=2 $PY -m train.offline dataset="$DATA" agent.inputs=state+pixels updates=1000000 \
     time_limit_s=$((MINUTES * 60)) checkpoint_every=1000 progress=false threads=2 seed="$seed" agent.horizon=13 \
@@ -34,9 +46,9 @@ for seed in "${@:-0}"; do
     ++agent.model.overrides.hidden_dim=256 ++agent.model.overrides.mlp_layers=3 ++agent.model.overrides.glimpse=24 \
     ++agent.model.overrides.glimpse_dims=24 ++agent.model.overrides.vicreg_cov_weight=0 \
     ++agent.model.overrides.probe_size=0 freeze_encoder_s=$((FREEZE * 60)) frozen_batch_size=256 \
-    run_dir="$folder/model"
+    "${select[@]}" run_dir="$folder/model"
   OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --checkpoint "$folder/model/checkpoints/latest.pt" --task $TASK \
-    --state-weight 0 --precision 0.9 --out "$folder/hold_calibration_state0.md" --threshold-out "$folder/hold_energy_p90.txt"
+    --state-weight 0 --scenes "$SCENES" --precision 0.9 --out "$folder/hold_calibration_state0.md" --threshold-out "$folder/hold_energy_p90.txt"
   for pairs in 0 1; do
     name=eval_cem_h20_50pairs_state0_beta2_hold
     [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0_beta2_hold

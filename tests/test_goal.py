@@ -690,6 +690,22 @@ def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision()
     assert turned[::2].max() <= 0.3 and turned.max() <= 0.6 and (scenes[:, 3:] == goal[3:]).all()
 
 
+def test_push_t_hold_renders_labelled_scenes_for_encoder_selection(tmp_path):
+    from benchmarks.push_t_hold import render_scenes
+    from train.selection import GoalScenes
+
+    scenes = render_scenes("goal/push-t-block-aa", "proprio+pixels", goals=2, per_goal=3)
+    assert scenes.goal_index.tolist() == [0, 0, 0, 1, 1, 1] and scenes.within.dtype == bool
+    assert scenes.scenes["pixels"].shape == (6, 3, 64, 64) and scenes.goals["pixels"].shape == (2, 3, 64, 64)
+    assert set(scenes.scenes) == {"state", "pixels"}
+    # Each scene's block is moved from its goal's, and the pusher (its state) is where the goal has it.
+    goal_pixels = scenes.goals["pixels"][scenes.goal_index]
+    assert all((s != g).any() for s, g in zip(scenes.scenes["pixels"], goal_pixels, strict=True))
+    np.testing.assert_array_equal(scenes.scenes["state"][:, :2], scenes.goals["state"][scenes.goal_index][:, :2])
+    scenes.save(tmp_path / "s.npz")
+    assert GoalScenes.load(tmp_path / "s.npz").scenes["pixels"].dtype == np.uint8
+
+
 def test_push_t_aliasing_scores_scenes_near_goals_by_pixel_distance():
     from benchmarks.push_t_aliasing import pixel_distances
 

@@ -98,6 +98,12 @@ class OfflineConfig:
         frozen_batch_size: sequences per update once frozen (None: `agent.batch_size`).
         frozen_horizon: transitions per sequence once frozen (None: `agent.horizon`); cached latents make
             sequences as long as the planner's horizon cheap to train on.
+        select_scenes: a goal-scene file (`benchmarks.push_t_hold --scenes-out`), or None. With
+            `freeze_encoder_s`, the encoder is scored on it (the AUC of `agent`'s goal energy, its
+            `state_weight` and `glimpse_weight` applied, at telling scenes within tolerance) every
+            `select_every_s` seconds before the freeze, and the best-scoring model is the one frozen
+            (train/selection.py). The scoring's time counts in the run's wall time.
+        select_every_s: seconds between scores.
     """
 
     dataset: str = "data/goal/reacher"
@@ -117,6 +123,8 @@ class OfflineConfig:
     freeze_encoder_s: float | None = None
     frozen_batch_size: int | None = None
     frozen_horizon: int | None = None
+    select_scenes: str | None = None
+    select_every_s: float = 60.0
     agent: GoalAgentConfig = field(default_factory=GoalAgentConfig)
 
 

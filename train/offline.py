@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
-from agent.factory import build_goal_agent, make_generator, model_config
+from agent.factory import build_goal_agent, make_generator, model_config, observation_energy
 from agent.waypoints import memory_from_episodes
 from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
@@ -30,6 +30,7 @@ from train.distributed import ONE_PROCESS, Dist, is_main_process, prepare_run, r
 from train.logger import Logger
 from train.replay import Replay
 from train.run_dir import RunDir
+from train.selection import EncoderSelection, GoalScenes, auc, scene_energies
 from world_model import WorldModel
 from world_model.distributed import Forward
 
@@ -118,6 +119,18 @@ class OfflineTrainer:
         # The memory graph holds a fixed sample of training episodes, re-encoded at each checkpoint.
         self.store, self.inputs = store, inputs
         self.memory_indices = memory_indices(store, cfg.val_fraction, cfg.agent.memory_episodes, cfg.seed)
+        self.selection = self._selection() if cfg.select_scenes else None
+
+    def _selection(self) -> EncoderSelection:
+        """Scores of the encoder on `select_scenes` (train/selection.py)."""
+        scenes = GoalScenes.load(self.cfg.select_scenes)
+        energy = observation_energy(self.cfg.agent, self.model)
+
+        def score() -> float:
+            energies = scene_energies(self.model.encode, energy.distance, scenes, self.inputs, self.device)
+            return auc(energies, scenes.within)
+
+        return EncoderSelection(score, self.cfg.select_every_s)
 
     def step(self) -> dict[str, float]:
         if self.latents is not None:
@@ -130,9 +143,12 @@ class OfflineTrainer:
     def freeze(self) -> None:
         """Freeze the encoder and encode the training split once; later updates train the predictor alone.
 
-        The optimiser is kept: AdamW skips parameters without a gradient, so the frozen encoder is left
-        exactly as it is (no weight decay either) while the predictor keeps its moments.
+        With a selection, the best-scoring model and optimiser state is put back first. The optimiser is
+        kept: AdamW skips parameters without a gradient, so the frozen encoder is left exactly as it is (no
+        weight decay either) while the predictor keeps its moments.
         """
+        if self.selection is not None:
+            self.selection.restore_best(self.model, self.optim)
         self.model.encoder.requires_grad_(False)
         self.latents = encode_replay(self.model, self.train_replay, self.inputs, self.device)
 
@@ -202,14 +218,26 @@ class OfflineTrainer:
         if payload.get("frozen", False):  # the same frozen encoder gives the same latents again
             self.freeze()
 
+    def _before_freeze(self, logger: Logger, start: float) -> None:
+        """Score the encoder when a selection is due, and freeze (the best-scoring one) once it is time."""
+        cfg = self.cfg
+        freezing = cfg.freeze_encoder_s is not None and self.wall_s >= cfg.freeze_encoder_s
+        if self.selection is not None and (freezing or self.selection.due(self.wall_s)):
+            metrics = self.selection.check(self.wall_s, self.model, self.optim)
+            if self.info.is_main:
+                logger.log(self.updates, metrics)
+            self.wall_s = time.perf_counter() - start  # the scoring's time counts in the budget
+        if freezing:
+            self.freeze()
+
     def fit(self, logger: Logger) -> dict:
         cfg = self.cfg
         start = time.perf_counter() - self.wall_s
         history: list[dict] = []
         val: dict = {}
         while self.updates < cfg.updates:
-            if self.latents is None and cfg.freeze_encoder_s is not None and self.wall_s >= cfg.freeze_encoder_s:
-                self.freeze()
+            if self.latents is None:
+                self._before_freeze(logger, start)
             history.append(self.step())
             self.wall_s = time.perf_counter() - start
             out_of_time = cfg.time_limit_s is not None and self.info.any(self.wall_s >= cfg.time_limit_s)
@@ -228,6 +256,10 @@ class OfflineTrainer:
 
 def check_freeze(cfg: OfflineConfig, model_cfg, info: Dist) -> None:
     """Refuse a `freeze_encoder_s` the trainer cannot honour, naming the fix."""
+    if cfg.select_scenes is not None and cfg.freeze_encoder_s is None:
+        raise ValueError(
+            f"select_scenes={cfg.select_scenes} chooses which encoder to freeze: give freeze_encoder_s=<seconds> too"
+        )
     if cfg.freeze_encoder_s is None:
         return
     if cfg.freeze_encoder_s < 0:
