@@ -13,14 +13,14 @@ evaluation uses (`benchmarks.push_t_hold --scenes-out F`).
 from __future__ import annotations
 
 import copy
-import os
 import pathlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from agent.checkpoint import atomic_write
 
 # Observations per encoder call when a scene set is scored.
 SCORE_CHUNK = 512
@@ -52,20 +52,10 @@ class GoalScenes:
             raise ValueError(f"goal indices outside the {g} goals")
 
     def save(self, path: str | pathlib.Path) -> None:
-        """Write to an `.npz` atomically (a temporary file renamed over `path`)."""
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write to an `.npz` atomically (`agent.checkpoint.atomic_write`)."""
         arrays = {f"scene/{k}": v for k, v in self.scenes.items()}
         arrays |= {f"goal/{k}": v for k, v in self.goals.items()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, goal_index=self.goal_index, within=self.within, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp's file is private; a dataset's files are readable
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: np.savez(f, goal_index=self.goal_index, within=self.within, **arrays))
 
     @classmethod
     def load(cls, path: str | pathlib.Path) -> GoalScenes:
