@@ -73,6 +73,7 @@ def load_agent(
     waypoints: bool | None = None,
     state_weight: float | None = None,
     glimpse_weight: float | None = None,
+    moment_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
@@ -85,7 +86,7 @@ def load_agent(
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`,
     `state_weight` the weight of a split latent's state part in it, `glimpse_weight` that of its glimpse's
-    dimensions, `samples` / `iterations` the sampling
+    dimensions, `moment_weight` that of its moments, `samples` / `iterations` the sampling
     planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
     control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still;
@@ -117,6 +118,7 @@ def load_agent(
             energy_steps=energy_steps,
             state_weight=state_weight,
             glimpse_weight=glimpse_weight,
+            moment_weight=moment_weight,
             samples=samples,
             iterations=iterations,
             noise_beta=noise_beta,
@@ -140,6 +142,7 @@ def load_agent(
         waypoints,
         state_weight,
         glimpse_weight,
+        moment_weight,
         samples,
         iterations,
         noise_beta,
@@ -148,8 +151,8 @@ def load_agent(
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
-            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, samples=, iterations=, "
-            "noise_beta=, action_cost=, hold_energy= and "
+            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, samples=, "
+            "iterations=, noise_beta=, action_cost=, hold_energy= and "
             "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
@@ -212,13 +215,14 @@ def with_planning(
     energy_steps: str | None = None,
     state_weight: float | None = None,
     glimpse_weight: float | None = None,
+    moment_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
     action_cost: float | None = None,
     hold_energy: float | None = None,
 ) -> GoalAgentConfig:
-    """`cfg` with another planner, planning horizon, goal-energy steps, state-part or glimpse weight, control
+    """`cfg` with another planner, planning horizon, goal-energy steps, state-part, glimpse or moment weight, control
     cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's
     noise colour (None keeps the saved one)."""
     if planner is not None:
@@ -236,6 +240,8 @@ def with_planning(
         cfg = dataclasses.replace(cfg, state_weight=state_weight)
     if glimpse_weight is not None:
         cfg = dataclasses.replace(cfg, glimpse_weight=glimpse_weight)
+    if moment_weight is not None:
+        cfg = dataclasses.replace(cfg, moment_weight=moment_weight)
     if action_cost is not None:
         cfg = dataclasses.replace(cfg, action_cost=action_cost)
     if hold_energy is not None:

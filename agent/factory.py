@@ -11,6 +11,7 @@ from agent.planners import CEM, MPPI, GradientPlanner, HybridPlanner
 from agent.waypoints import LandmarkGraph
 from agent.world_model_agent import WorldModelAgent
 from world_model import WorldModel, WorldModelConfig, preset
+from world_model.encoders import MOMENT_DIMS
 
 
 def model_config(cfg: ModelConfig) -> WorldModelConfig:
@@ -72,7 +73,7 @@ def observation_energy(cfg: GoalAgentConfig, model: WorldModel) -> GoalEnergy:
 
 def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
     """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part,
-    `cfg.glimpse_weight` on its glimpse's dimensions, 1 elsewhere.
+    `cfg.glimpse_weight` on its glimpse's learned dimensions, `cfg.moment_weight` on its moments, 1 elsewhere.
 
     For a `ModelEnsemble` the members' weights side by side, divided by their number K: the energy is then
     the mean of the members' own energies, on the scale of one member's."""
@@ -90,7 +91,7 @@ def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
 
 def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | None:
     """One model's `(D,)` goal weights (None: all 1)."""
-    if cfg.state_weight == 1.0 and cfg.glimpse_weight == 1.0:
+    if cfg.state_weight == 1.0 and cfg.glimpse_weight == 1.0 and cfg.moment_weight == 1.0:
         return None
     k, g = model.cfg.state_latent, model.cfg.glimpse_dims
     if cfg.state_weight != 1.0 and not k:
@@ -103,10 +104,17 @@ def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | N
             f"agent.glimpse_weight={cfg.glimpse_weight} weighs a glimpse's dimensions, and this model has none: "
             "train it with agent.model.overrides.glimpse=G and glimpse_dims=g, or leave glimpse_weight at 1"
         )
+    if cfg.moment_weight != 1.0 and not model.cfg.moment_gain:
+        raise ValueError(
+            f"agent.moment_weight={cfg.moment_weight} weighs a glimpse's moments, and this model has none: train "
+            "it with agent.model.overrides.moment_gain=M, or leave moment_weight at 1"
+        )
     weights = torch.ones(model.cfg.latent_dim, device=_device(model))
     weights[:k] = cfg.state_weight
     if model.cfg.glimpse:
         weights[-g:] = cfg.glimpse_weight
+    if model.cfg.moment_gain:
+        weights[-MOMENT_DIMS:] = cfg.moment_weight
     return weights
 
 

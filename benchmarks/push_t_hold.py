@@ -1,8 +1,8 @@
 """Calibrate `hold_energy` for a push-t model: how well its goal energy tells a block within tolerance.
 
     python -m benchmarks.push_t_hold --checkpoint <run>/checkpoints/latest.pt [--task goal/push-t-block] \
-        [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] [--out F.md] \
-        [--threshold-out F --precision 0.9] [--scenes F.npz] [--scenes-out F.npz]
+        [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] \
+        [--moment-weight W] [--out F.md] [--threshold-out F --precision 0.9] [--scenes F.npz] [--scenes-out F.npz]
 
 Around the goals of `--goals` start/goal pairs (env seeds from `CALIBRATION_SEED`, never an evaluation's),
 places the block near its goal pose (moved up to 0.04 or 0.08 units, turned up to 0.3 or 0.6 rad; the
@@ -130,6 +130,7 @@ def calibrate(args, scenes: GoalScenes) -> np.ndarray:
         waypoints=False,
         state_weight=args.state_weight,
         glimpse_weight=args.glimpse_weight,
+        moment_weight=args.moment_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )
     env.close()
@@ -165,6 +166,7 @@ def main() -> None:
     parser.add_argument("--per-goal", type=int, default=24)
     parser.add_argument("--state-weight", type=float, default=None)
     parser.add_argument("--glimpse-weight", type=float, default=None)
+    parser.add_argument("--moment-weight", type=float, default=None, help="a moment model's moment weight")
     parser.add_argument("--scenes", default=None, help="score the scenes of this file instead of rendering them")
     parser.add_argument("--scenes-out", default=None, help="write the scenes to this .npz (select_scenes=)")
     parser.add_argument("--out", default=None, help="also write the report to this Markdown file")

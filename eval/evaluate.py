@@ -53,6 +53,7 @@ class EvalConfig:
     waypoints: bool | None = None
     state_weight: float | None = None
     glimpse_weight: float | None = None
+    moment_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
@@ -90,6 +91,7 @@ class Job:
     waypoints: bool | None = None
     state_weight: float | None = None
     glimpse_weight: float | None = None
+    moment_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
@@ -147,6 +149,7 @@ def run_job(job: Job) -> dict:
         waypoints=job.waypoints,
         state_weight=job.state_weight,
         glimpse_weight=job.glimpse_weight,
+        moment_weight=job.moment_weight,
         samples=job.samples,
         iterations=job.iterations,
         noise_beta=job.noise_beta,
@@ -212,6 +215,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         waypoints=cfg.waypoints,
                         state_weight=cfg.state_weight,
                         glimpse_weight=cfg.glimpse_weight,
+                        moment_weight=cfg.moment_weight,
                         samples=cfg.samples,
                         iterations=cfg.iterations,
                         noise_beta=cfg.noise_beta,

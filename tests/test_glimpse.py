@@ -145,3 +145,61 @@ def test_the_goal_energy_weighs_the_glimpse_on_its_own():
         build_goal_agent(cfg, plain, A, generator=torch.Generator())
     with pytest.raises(ValueError, match="glimpse_weight=-1.0: must be >= 0"):
         GoalAgentConfig(glimpse_weight=-1.0)
+
+
+def test_the_moments_place_and_turn_the_object_in_the_same_units():
+    """Centroid by the exact shift; the third-order phase turns three times the object's turn, so the turn
+    entries move along a circle of the object's radius of gyration over 3; an empty frame gives zeros."""
+    glimpse = _fitted()
+    frames = torch.stack(
+        [
+            _scene(L_SHAPE, 4, 6),
+            _scene(L_SHAPE, 18, 15),  # moved
+            _scene(L_SHAPE.rot90(1, (0, 1)), 4, 6),  # turned by 90 degrees
+            torch.full((3, SIZE, SIZE), FLOOR, dtype=torch.uint8),
+        ]
+    )
+    m = glimpse.moments(frames)
+    assert m.shape == (4, 4)
+    torch.testing.assert_close(m[1, :2] - m[0, :2], torch.tensor([9.0, 14.0]) * 2 / SIZE)
+    torch.testing.assert_close(m[1, 2:], m[0, 2:], atol=1e-5, rtol=0)  # a move leaves the turn entries
+    # The radius of gyration over 3, from the drawn pixels (each of the L's 5 squares is 2x2 pixels).
+    mask = _scene(L_SHAPE, 4, 6)[0] != FLOOR
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    x, y = cols.float() * 2 / SIZE, rows.float() * 2 / SIZE
+    radius = ((x - x.mean()) ** 2 + (y - y.mean()) ** 2).mean().sqrt()
+    torch.testing.assert_close(m[0, 2:].norm(), radius / 3, rtol=1e-4, atol=0)
+    torch.testing.assert_close(m[2, 2:].norm(), radius / 3, rtol=1e-4, atol=0)
+    # A quarter turn turns the phase by three quarters: the entries turn by +-90 degrees about the origin.
+    assert abs(float(m[0, 2:] @ m[2, 2:])) < 1e-4 * float(radius**2)
+    torch.testing.assert_close(m[3], torch.zeros(4))
+
+
+def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_energy_weighs_them():
+    from agent.config import GoalAgentConfig, ModelConfig
+    from agent.factory import build_goal_agent
+
+    wm = _model(latent_norm="none", moment_gain=5.0)
+    frames = torch.stack([_scene(L_SHAPE, 4, 6), _scene(L_SHAPE.flip(0), 10, 12)])
+    z = wm.encode({"state": torch.zeros(2, 2), "pixels": frames})
+    assert z.shape == (2, 16)
+    torch.testing.assert_close(z[:, -4:], 5.0 * wm.encoder.glimpse.moments(frames))
+    torch.testing.assert_close(wm.target_encoder({"state": torch.zeros(2, 2), "pixels": frames})[:, -4:], z[:, -4:])
+    cfg = GoalAgentConfig(inputs="state+pixels", model=ModelConfig(size="tiny"), glimpse_weight=0.5, moment_weight=30)
+    agent = build_goal_agent(cfg, wm, A, generator=torch.Generator())
+    assert agent.objective.weights.tolist() == pytest.approx([1.0] * (16 - G) + [0.5] * (G - 4) + [30.0] * 4)
+    with pytest.raises(ValueError, match="moment_weight=30 weighs a glimpse's moments, and this model has none"):
+        build_goal_agent(cfg, _model(), A, generator=torch.Generator())
+
+
+def test_moment_config_errors_name_the_fix():
+    base = dict(latent_dim=16, state_latent=K, glimpse=12, glimpse_dims=G, latent_norm="none")
+    for bad in (dict(glimpse=0, glimpse_dims=0), dict(glimpse_dims=4), dict(moment_gain=-1.0)):
+        with pytest.raises(ValueError, match="take the last 4 of a glimpse's dimensions"):
+            preset("tiny", **{**base, "moment_gain": 20.0, **bad})
+    with pytest.raises(ValueError, match="set latent_norm=none"):
+        preset("tiny", **{**base, "moment_gain": 20.0, "latent_norm": "layernorm"})
+    with pytest.raises(ValueError, match="moment_weight=-1.0: must be >= 0"):
+        from agent.config import GoalAgentConfig
+
+        GoalAgentConfig(moment_weight=-1.0)

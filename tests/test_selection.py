@@ -120,3 +120,15 @@ def test_selection_without_a_freeze_is_refused_by_name(dataset, tmp_path):
     cfg = _cfg(dataset, tmp_path, select_scenes=str(tmp_path / "scenes.npz"))
     with pytest.raises(ValueError, match="give freeze_encoder_s"):
         _trainer(cfg, dataset, tmp_path)
+
+
+def test_the_selection_scores_the_learned_dimensions_and_leaves_the_moments_out():
+    """A glimpse's moments are fixed: with their weight an untrained encoder would score as well as they do."""
+    from agent.config import GoalAgentConfig, ModelConfig
+    from train.selection import selection_energy
+    from world_model import WorldModel, preset
+
+    cfg = preset("tiny", latent_dim=16, state_latent=4, glimpse=12, glimpse_dims=6, latent_norm="none", moment_gain=20)
+    model = WorldModel({"state": (2,), "pixels": (3, 32, 32)}, 2, cfg)
+    agent = GoalAgentConfig(inputs="state+pixels", model=ModelConfig(size="tiny"), state_weight=0.0, moment_weight=30)
+    assert selection_energy(agent, model).weights.tolist() == [0.0] * 4 + [1.0] * 8 + [0.0] * 4

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
-from agent.factory import build_goal_agent, make_generator, model_config, observation_energy
+from agent.factory import build_goal_agent, make_generator, model_config
 from agent.waypoints import memory_from_episodes
 from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
@@ -30,7 +30,7 @@ from train.distributed import ONE_PROCESS, Dist, is_main_process, prepare_run, r
 from train.logger import Logger
 from train.replay import Replay
 from train.run_dir import RunDir
-from train.selection import EncoderSelection, GoalScenes, auc, scene_energies
+from train.selection import EncoderSelection, GoalScenes, auc, scene_energies, selection_energy
 from world_model import WorldModel
 from world_model.distributed import Forward
 
@@ -124,7 +124,7 @@ class OfflineTrainer:
     def _selection(self) -> EncoderSelection:
         """Scores of the encoder on `select_scenes` (train/selection.py)."""
         scenes = GoalScenes.load(self.cfg.select_scenes)
-        energy = observation_energy(self.cfg.agent, self.model)
+        energy = selection_energy(self.cfg.agent, self.model)
 
         def score() -> float:
             energies = scene_energies(self.model.encode, energy.distance, scenes, self.inputs, self.device)

@@ -13,6 +13,7 @@ evaluation uses (`benchmarks.push_t_hold --scenes-out F`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ import numpy as np
 import torch
 
 from agent.checkpoint import atomic_write
+from agent.config import GoalAgentConfig
+from agent.factory import observation_energy
+from agent.objectives import GoalEnergy
 
 # Observations per encoder call when a scene set is scored.
 SCORE_CHUNK = 512
@@ -108,6 +112,16 @@ def scene_energies(
 
     goals = latents(scenes.goals)[torch.as_tensor(scenes.goal_index, device=device)]
     return distance(latents(scenes.scenes), goals).cpu().numpy()
+
+
+def selection_energy(cfg: GoalAgentConfig, model) -> GoalEnergy:
+    """The goal energy an encoder is scored by: the agent's observation energy (`observation_energy`) on the
+    learned dimensions alone. A glimpse's moments (`moment_gain`) are fixed features that training cannot
+    change; with their weight, an untrained encoder, whose learned part is near zero, scores as the moments
+    do (AUC 0.96 on push-t's scenes) and would be the one kept."""
+    if model.cfg.moment_gain:
+        cfg = dataclasses.replace(cfg, moment_weight=0.0)
+    return observation_energy(cfg, model)
 
 
 class EncoderSelection:

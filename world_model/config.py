@@ -144,6 +144,16 @@ class WorldModelConfig:
             thirty-fourth session). For a static camera and one moving object in the pixels; frame_stack 1.
             0: none.
         glimpse_dims: the pixel part's dimensions read from the glimpse (with `glimpse` > 0).
+        moment_gain: M > 0 makes the glimpse's last 4 dimensions fixed features of the pixels instead of learned
+            ones: the foreground's centroid and the orientation of its third-order moment
+            (`encoders.Glimpse.moments`, in the frame's [-1, 1] units), times M. The predictor predicts them
+            like any other dimension; the target is the same function of the next frame. Why: on push-t's
+            calibration scenes they tell a block within success's tolerance (0.03 units, 15 degrees) of its
+            goal at AUC 0.975, the learned goal energy at 0.90-0.93 (benchmarks/results/goal/README.md,
+            forty-first session). M sets their share of the prediction loss (20: a spread like the learned
+            dimensions'); the agent's `moment_weight` their share of the goal energy. Needs a glimpse with
+            glimpse_dims > 4 and latent_norm=none (a normalisation would mix them with the learned ones).
+            0: none.
     """
 
     latent_dim: int = 64
@@ -193,6 +203,7 @@ class WorldModelConfig:
     contrastive_temperature: float = 0.1
     glimpse: int = 0
     glimpse_dims: int = 0
+    moment_gain: float = 0.0
 
     def __post_init__(self) -> None:
         choices = {
@@ -263,6 +274,17 @@ class WorldModelConfig:
             )
         if self.glimpse or self.glimpse_dims:
             self._check_glimpse()
+        if self.moment_gain < 0 or (self.moment_gain and (not self.glimpse or self.glimpse_dims <= 4)):
+            raise ValueError(
+                f"moment_gain={self.moment_gain}: the moments (M >= 0; 0 none) take the last 4 of a glimpse's "
+                f"dimensions: set glimpse > 0 and glimpse_dims > 4 (got glimpse={self.glimpse}, "
+                f"glimpse_dims={self.glimpse_dims})"
+            )
+        if self.moment_gain and self.latent_norm != "none":
+            raise ValueError(
+                f"moment_gain={self.moment_gain} with latent_norm={self.latent_norm!r}: the moments are fixed "
+                "features a normalisation would mix with the learned ones; set latent_norm=none"
+            )
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")
 
