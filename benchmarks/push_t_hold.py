@@ -121,19 +121,27 @@ def render_scenes(task: str, obs: str, goals: int, per_goal: int) -> GoalScenes:
     )
 
 
-def calibrate(args, scenes: GoalScenes) -> np.ndarray:
-    """`(n,)` energies of the checkpoint's agent's hold for `scenes` against their goals."""
+def holding_agent(args):
+    """The checkpoint's agent with a hold (whose energy, `agent.hold.energy`, is what is used) and the goal weights
+    `args` give (`state_weight`, `glimpse_weight`, `moment_weight`; None keeps the saved ones), checked against
+    the task's observations."""
     env = make_env(args.task, obs=args.obs)
     agent = load_agent(
         args.checkpoint,
         env,
         waypoints=False,
         state_weight=args.state_weight,
-        glimpse_weight=args.glimpse_weight,
+        glimpse_weight=getattr(args, "glimpse_weight", None),
         moment_weight=args.moment_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )
     env.close()
+    return agent
+
+
+def calibrate(args, scenes: GoalScenes) -> np.ndarray:
+    """`(n,)` energies of the checkpoint's agent's hold for `scenes` against their goals."""
+    agent = holding_agent(args)
     keys = agent.model.encoder.keys
     return scene_energies(agent.model.encode, agent.hold.energy.distance, scenes, keys, torch.device("cpu"))
 

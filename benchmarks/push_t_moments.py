@@ -27,8 +27,7 @@ configure_gl()  # before anything imports mujoco
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agent.checkpoint import load_agent  # noqa: E402
-from benchmarks.push_t_hold import calibration_scenes  # noqa: E402
+from benchmarks.push_t_hold import calibration_scenes, holding_agent  # noqa: E402
 from envs import make_env  # noqa: E402
 from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
 from train.selection import GoalScenes, auc, scene_energies  # noqa: E402
@@ -53,16 +52,7 @@ def measure(args) -> str:
     move, turn = offsets(args.task, args.goals, args.per_goal)
     if len(move) != len(scenes.within):
         raise ValueError(f"{args.scenes} holds {len(scenes.within)} scenes, {args.goals} x {args.per_goal} expected")
-    env = make_env(args.task, obs="proprio+pixels")
-    agent = load_agent(
-        args.checkpoint,
-        env,
-        waypoints=False,
-        state_weight=args.state_weight,
-        moment_weight=args.moment_weight,
-        hold_energy=1.0,  # any threshold: the energy is what is used
-    )
-    env.close()
+    agent = holding_agent(args)
     model, glimpse = agent.model, getattr(agent.model.encoder, "glimpse", None)
     if glimpse is None:
         raise ValueError(f"{args.checkpoint} has no glimpse: the moments need its fitted background")
@@ -127,6 +117,7 @@ def main() -> None:
     parser.add_argument("--scenes", default="data/goal/push-t-block-aa-scenes.npz")
     parser.add_argument("--goals", type=int, default=40)
     parser.add_argument("--per-goal", type=int, default=24)
+    parser.add_argument("--obs", default="proprio+pixels")
     parser.add_argument("--state-weight", type=float, default=0.0)
     parser.add_argument("--moment-weight", type=float, default=None, help="a moment model's moment weight")
     parser.add_argument("--out", default=None)
