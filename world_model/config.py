@@ -149,7 +149,7 @@ class WorldModelConfig:
             (`encoders.Glimpse.moments`, in the frame's [-1, 1] units), times M. The predictor predicts them
             like any other dimension; the target is the same function of the next frame. Why: on push-t's
             calibration scenes they tell a block within success's tolerance (0.03 units, 15 degrees) of its
-            goal at AUC 0.975, the learned goal energy at 0.90-0.93 (benchmarks/results/goal/README.md,
+            goal at AUC 0.964, the learned goal energy at 0.90-0.93 (benchmarks/results/goal/README.md,
             forty-first session). M sets their share of the prediction loss (20: a spread like the learned
             dimensions'); the agent's `moment_weight` their share of the goal energy. Needs a glimpse with
             glimpse_dims > 4 and latent_norm=none (a normalisation would mix them with the learned ones).

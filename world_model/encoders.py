@@ -197,7 +197,8 @@ class Encoder(nn.Module):
     C channels together: the channels-last layout the predictor's convolutions run fastest in), each
     location normalised on its own when `latent_norm="layernorm"`. With `cfg.state_latent` k > 0 (state and
     pixels) the state's features get their own head to the latent's k leading dimensions and the pixels'
-    the rest (a vector, or the feature map with `map_channels`), each part normalised on its own. With
+    the rest (a vector, or the feature map with `map_channels`), each part normalised on its own (with
+    `cfg.moment_gain`, a glimpse's last 4 dimensions are its fixed moments, after the normalisation). With
     `cfg.state_split` (state only) the named state entries make the k leading dimensions and the other
     entries the rest, the same way.
 
