@@ -131,7 +131,7 @@ def holding_agent(args):
         env,
         waypoints=False,
         state_weight=args.state_weight,
-        glimpse_weight=getattr(args, "glimpse_weight", None),
+        glimpse_weight=args.glimpse_weight,
         moment_weight=args.moment_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )

@@ -97,7 +97,8 @@ def scene_energies(
     device,
 ) -> np.ndarray:
     """`(N,)` goal energy of each scene against its goal: `distance(z (n, D), goal (n, D)) -> (n,)` on the
-    latents `encode({key: (n, ...)}) -> (n, D)` gives (e.g. `WorldModel.encode` and `GoalEnergy.distance`)."""
+    latents `encode({key: (n, ...)}) -> (n, D)` gives (e.g. `WorldModel.encode` and `GoalEnergy.distance`); a
+    `distance` that keeps more per scene (e.g. per-dimension terms `(n, D)`) gives `(N, D)`."""
     missing = [k for k in keys if k not in scenes.scenes]
     if missing:
         raise ValueError(f"the goal scenes have no {missing} observations (they have {sorted(scenes.scenes)})")

@@ -146,12 +146,15 @@ class Glimpse(nn.Module):
     def crop(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(B, 3, H, W)` uint8 -> the foreground crop `(B, 3, side, side)` in [-1, 1] and the centroid `(B, 2)`
         (x, y in [-1, 1]; the frame's centre when nothing differs from the background)."""
-        diff, _, _, centre = self._foreground(pixels)
+        return self._crop(*self._foreground(pixels))
+
+    def _crop(self, diff, weight, mass, centre) -> tuple[torch.Tensor, torch.Tensor]:
+        """`crop` from the foreground `_foreground` gives."""
         scale = self.side / self.size
-        theta = torch.zeros(len(pixels), 2, 3, device=pixels.device)
+        theta = torch.zeros(len(diff), 2, 3, device=diff.device)
         theta[:, 0, 0] = theta[:, 1, 1] = scale
         theta[:, :, 2] = centre
-        grid = F.affine_grid(theta, [len(pixels), 3, self.side, self.side], align_corners=False)
+        grid = F.affine_grid(theta, [len(diff), 3, self.side, self.side], align_corners=False)
         return F.grid_sample(diff, grid, align_corners=False), centre
 
     def moments(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -165,7 +168,10 @@ class Glimpse(nn.Module):
         T's second moments are nearly isotropic, and on push-t's calibration scenes the third-order phase
         gives the block's turn within 1 degree (rms) where the second-order axis is 13 degrees off. The
         phase repeats every 120 degrees, so the learned glimpse features must tell turns beyond that."""
-        _, weight, mass, centre = self._foreground(pixels)
+        return self._moments(*self._foreground(pixels))
+
+    def _moments(self, diff, weight, mass, centre) -> torch.Tensor:
+        """`moments` from the foreground `_foreground` gives."""
         x = self.coords[None, None, :] - centre[:, 0, None, None]  # (B, 1, W)
         y = self.coords[None, :, None] - centre[:, 1, None, None]  # (B, H, 1)
         w = weight / mass[:, None, None]  # (B, H, W), sums to 1
@@ -180,6 +186,11 @@ class Glimpse(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """`(B, 3, H, W)` uint8 -> features `(B, out_dim)` of the crop around the foreground."""
         return self.trunk.net(self.crop(pixels)[0] * GLIMPSE_GAIN)
+
+    def features_and_moments(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` and `moments` together, `(B, out_dim)` and `(B, 4)`, from one background subtraction."""
+        foreground = self._foreground(pixels)
+        return self.trunk.net(self._crop(*foreground)[0] * GLIMPSE_GAIN), self._moments(*foreground)
 
 
 def pixel_trunk(channels_in: int, size: int, cfg: WorldModelConfig) -> nn.Module:
@@ -355,11 +366,15 @@ class Encoder(nn.Module):
             return self.norm(torch.cat([part, rest], dim=-1))
         if self.split:
             parts = [self._state_part(obs), self.head(self.pixel_net(obs["pixels"]))]
-            if hasattr(self, "glimpse"):
+            moments = None
+            if self.moment_gain:  # one background subtraction for the crop and the moments
+                features, moments = self.glimpse.features_and_moments(obs["pixels"])
+                parts.append(self.glimpse_head(features))
+            elif hasattr(self, "glimpse"):
                 parts.append(self.glimpse_head(self.glimpse(obs["pixels"])))
             z = self.norm(torch.cat(parts, dim=-1))
-            if self.moment_gain:  # fixed features of the pixels: nothing to normalise or learn
-                z = torch.cat([z, self.moment_gain * self.glimpse.moments(obs["pixels"])], dim=-1)  # (B, D)
+            if moments is not None:  # fixed features of the pixels: nothing to normalise or learn
+                z = torch.cat([z, self.moment_gain * moments], dim=-1)  # (B, D)
             return z
         parts = []
         if "state" in self.keys:
