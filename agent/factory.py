@@ -11,7 +11,6 @@ from agent.planners import CEM, MPPI, GradientPlanner, HybridPlanner
 from agent.waypoints import LandmarkGraph
 from agent.world_model_agent import WorldModelAgent
 from world_model import WorldModel, WorldModelConfig, preset
-from world_model.encoders import MOMENT_DIMS
 
 
 def model_config(cfg: ModelConfig) -> WorldModelConfig:
@@ -114,7 +113,7 @@ def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | N
     if model.cfg.glimpse:
         weights[-g:] = cfg.glimpse_weight
     if model.cfg.moment_gain:
-        weights[-MOMENT_DIMS:] = cfg.moment_weight
+        weights[-model.cfg.moment_dims :] = cfg.moment_weight
     return weights
 
 

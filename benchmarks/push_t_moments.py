@@ -8,8 +8,8 @@ On the hold calibration's scenes (`benchmarks.push_t_hold`: 960 scenes near 40 g
 block moved up to 0.08 units and turned up to 0.6 rad), with each scene's true offset from its goal pose
 recomputed from the same seeds, it prints:
 - how well the glimpse's moments (`world_model.encoders.Glimpse.moments`, on the checkpoint's fitted background)
-  measure the offset: the centroid's least-squares fit to the block's move (rms residual, units) and the
-  third-order phase's turn (a third of its phase difference) against the true turn (rms residual, degrees);
+  measure the offset: the centroid's least-squares fit to the block's move (rms residual, units) and each
+  order n's turn (its phase difference over n) against the true turn (rms and largest residual, degrees);
 - AUCs at telling scenes within success's tolerance (0.03 units and 15 degrees), for the true pose errors,
   the moments, the model's goal energy (`agent.factory.observation_energy`, the agent's saved weights with
   `--state-weight`, `--glimpse-weight` and `--moment-weight`), and its learned and moment parts; also on
@@ -32,7 +32,6 @@ from benchmarks.push_t_hold import calibration_scenes, holding_agent  # noqa: E4
 from envs import make_env  # noqa: E402
 from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
 from train.selection import GoalScenes, auc, scene_energies  # noqa: E402
-from world_model.encoders import MOMENT_DIMS  # noqa: E402
 
 UNITS_PER_COORD = 0.58  # the camera sees 1.16 units across the frame's [-1, 1]
 
@@ -63,9 +62,12 @@ def measure(args) -> str:
     shift = here[:, :2] - goal[:, :2]
     fit = np.c_[shift, np.ones(len(shift))]
     residual = [move[:, i] - fit @ np.linalg.lstsq(fit, move[:, i], rcond=None)[0] for i in range(2)]
-    phase = np.angle((here[:, 2] + 1j * here[:, 3]) / (goal[:, 2] + 1j * goal[:, 3])) / 3
-    # Image rows grow downwards, so the image's turn is the block's with its sign flipped.
-    turn_error = (-phase - turn + np.pi / 3) % (2 * np.pi / 3) - np.pi / 3
+    turn_errors = {}  # per orientation order n, the turn's residual (rad) modulo its period 2 pi / n
+    for i, order in enumerate(glimpse.orders):
+        pair = slice(2 + 2 * i, 4 + 2 * i)
+        phase = np.angle((here[:, pair] @ [1, 1j]) / (goal[:, pair] @ [1, 1j])) / order
+        # Image rows grow downwards, so the image's turn is the block's with its sign flipped.
+        turn_errors[order] = (-phase - turn + np.pi / order) % (2 * np.pi / order) - np.pi / order
     within = scenes.within
     distance, moved = ((here - goal) ** 2), np.linalg.norm(move, axis=1)
     # One encoding pass: each scene's weighted squared latent differences `(N, D)`, the terms of the goal energy.
@@ -86,15 +88,19 @@ def measure(args) -> str:
         ("model's goal energy", terms.sum(1)),
     ]
     if model.cfg.moment_gain:  # the energy's two parts
-        rows.append(("its learned part", terms[:, :-MOMENT_DIMS].sum(1)))
-        rows.append(("its moment part", terms[:, -MOMENT_DIMS:].sum(1)))
+        rows.append(("its learned part", terms[:, : -model.cfg.moment_dims].sum(1)))
+        rows.append(("its moment part", terms[:, -model.cfg.moment_dims :].sum(1)))
     still, near = np.degrees(np.abs(turn)) < 7, moved < 0.02
     lines = [
         f"{len(within)} scenes near {args.goals} goals, {int(within.sum())} within tolerance; {args.checkpoint}",
         "",
         f"- centroid -> block move: rms residual {np.sqrt(np.mean(np.square(residual))):.4f} units "
         f"(moves {np.sqrt(np.mean(move**2)):.4f} rms; the frame's scale {UNITS_PER_COORD} units per unit of x)",
-        f"- third-order phase / 3 -> block turn: rms residual {np.degrees(np.sqrt(np.mean(turn_error**2))):.2f} deg",
+        *(
+            f"- order-{n} phase / {n} -> block turn: rms residual {np.degrees(np.sqrt(np.mean(e**2))):.2f} deg, "
+            f"largest {np.degrees(np.abs(e).max()):.1f}"
+            for n, e in turn_errors.items()
+        ),
         "",
         "| score | AUC, all scenes | position alone (turned < 7 deg) | turn alone (moved < 0.02) |",
         "|---|---|---|---|",

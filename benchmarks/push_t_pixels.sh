@@ -13,6 +13,8 @@
 # workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and the hold calibrated with
 # it. Folders push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]. Results:
 # benchmarks/results/goal/README.md, thirty-eighth to forty-first sessions.
+# MOMENT_ORDERS=1,3 adds the first-order orientation to the moments (forty-second session; folders
+# push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN]): the third order's repeats every 120 degrees.
 # MOMENTS=0 learns all the glimpse's dimensions (the fortieth session's recipe, its folders); with it, SELECT=0
 # freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
@@ -28,6 +30,7 @@ DATA=${DATA:-data/goal/push-t-block-aa-push-turn3-qs}
 SELECT=${SELECT:-1}
 MOMENTS=${MOMENTS:-1}
 MOMENT_WEIGHT=${MOMENT_WEIGHT:-10}
+MOMENT_ORDERS=${MOMENT_ORDERS:-3}
 TASK=goal/push-t-block-aa
 SCENES=data/goal/push-t-block-aa-scenes.npz
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -44,8 +47,11 @@ fi
 planning=()
 hold=()
 if [ "$MOMENTS" = 1 ]; then
-  select+=(++agent.model.overrides.moment_gain=20 agent.moment_weight="$MOMENT_WEIGHT")
-  recipe=push-t-aa-glimpse-turn3-moments${recipe#push-t-aa-glimpse-turn3}
+  select+=(++agent.model.overrides.moment_gain=20 "++agent.model.overrides.moment_orders=[$MOMENT_ORDERS]")
+  select+=(agent.moment_weight="$MOMENT_WEIGHT")
+  orders=${MOMENT_ORDERS//,/}
+  [ "$orders" = 3 ] && orders=
+  recipe=push-t-aa-glimpse-turn3-moments$orders${recipe#push-t-aa-glimpse-turn3}
   planning=(moment_weight="$MOMENT_WEIGHT")
   hold=(--moment-weight "$MOMENT_WEIGHT")
 fi

@@ -68,7 +68,7 @@ def test_the_crop_follows_the_object_and_keeps_its_orientation():
 
 
 def _model(**overrides) -> WorldModel:
-    cfg = preset("tiny", latent_dim=16, state_latent=K, glimpse=12, glimpse_dims=G, **overrides)
+    cfg = preset("tiny", **{"latent_dim": 16, "state_latent": K, "glimpse": 12, "glimpse_dims": G, **overrides})
     wm = WorldModel(SHAPES, A, cfg)
     wm.fit_background(torch.full((3, 3, SIZE, SIZE), FLOOR, dtype=torch.uint8))
     return wm
@@ -175,6 +175,41 @@ def test_the_moments_place_and_turn_the_object_in_the_same_units():
     torch.testing.assert_close(m[3], torch.zeros(4))
 
 
+def test_the_first_order_turns_once_per_turn_and_ignores_a_marks_contrast():
+    """Order 1 turns with the object (a quarter turn: a quarter turn of its entries, the third order's the
+    other way round), on a circle of the radius of gyration; a dark mark on the object leaves it unchanged
+    (its weight is clipped) where the centroid moves towards the mark."""
+    glimpse = Glimpse(SIZE, 12, channels=4, depth=1, orders=(1, 3))
+    glimpse.fit_background(torch.full((3, 3, SIZE, SIZE), FLOOR, dtype=torch.uint8))
+    marked = _scene(L_SHAPE, 4, 6)
+    marked[:, 4:6, 6:8] = 0  # the L's top square in black
+    frames = torch.stack(
+        [
+            _scene(L_SHAPE, 4, 6),
+            _scene(L_SHAPE, 18, 15),
+            _scene(L_SHAPE.rot90(1, (0, 1)), 4, 6),
+            _scene(L_SHAPE.rot90(2, (0, 1)), 4, 6),
+            marked,
+        ]
+    )
+    m = glimpse.moments(frames)
+    assert m.shape == (5, 6)
+    first, third = m[:, 2:4], m[:, 4:6]
+    torch.testing.assert_close(first[1], first[0], atol=1e-5, rtol=0)  # a move leaves it
+    torch.testing.assert_close(first[0].norm(), 3 * third[0].norm(), rtol=1e-4, atol=0)  # r against r / 3
+
+    def cross(a, b):
+        return float(a[0] * b[1] - a[1] * b[0])
+
+    r2 = float(first[0] @ first[0])
+    assert abs(float(first[0] @ first[2])) < 1e-4 * r2 and abs(cross(first[0], first[2])) > 0.99 * r2
+    assert cross(first[0], first[2]) * cross(third[0], third[2]) < 0  # 90 degrees against 270
+    torch.testing.assert_close(first[3], -first[0], atol=1e-5, rtol=0)  # a half turn
+    # The mark's contrast is clipped: the same direction (the radius of gyration, on the raw weight, changes).
+    torch.testing.assert_close(first[4] / first[4].norm(), first[0] / first[0].norm(), atol=1e-5, rtol=0)
+    assert float((m[4, :2] - m[0, :2]).norm()) > 0.01
+
+
 def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_energy_weighs_them():
     from agent.config import GoalAgentConfig, ModelConfig
     from agent.factory import build_goal_agent
@@ -190,6 +225,12 @@ def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_ene
     assert agent.objective.weights.tolist() == pytest.approx([1.0] * (16 - G) + [0.5] * (G - 4) + [30.0] * 4)
     with pytest.raises(ValueError, match="moment_weight=30 weighs a glimpse's moments, and this model has none"):
         build_goal_agent(cfg, _model(), A, generator=torch.Generator())
+    both = _model(latent_norm="none", moment_gain=5.0, moment_orders=[1, 3], glimpse_dims=8)  # a list, as hydra's
+    assert both.cfg.moment_orders == (1, 3) and both.cfg.moment_dims == 6
+    z = both.encode({"state": torch.zeros(2, 2), "pixels": frames})
+    torch.testing.assert_close(z[:, -6:], 5.0 * both.encoder.glimpse.moments(frames))
+    agent = build_goal_agent(cfg, both, A, generator=torch.Generator())
+    assert agent.objective.weights.tolist() == pytest.approx([1.0] * 8 + [0.5] * 2 + [30.0] * 6)
 
 
 def test_moment_config_errors_name_the_fix():
@@ -197,6 +238,11 @@ def test_moment_config_errors_name_the_fix():
     for bad in (dict(glimpse=0, glimpse_dims=0), dict(glimpse_dims=4), dict(moment_gain=-1.0)):
         with pytest.raises(ValueError, match="take the last 4 of a glimpse's dimensions"):
             preset("tiny", **{**base, "moment_gain": 20.0, **bad})
+    with pytest.raises(ValueError, match="take the last 6 of a glimpse's dimensions"):
+        preset("tiny", **{**base, "moment_gain": 20.0, "moment_orders": (1, 3)})
+    for bad in ((), (2,), (3, 3)):
+        with pytest.raises(ValueError, match="names distinct orientation orders among 1 and 3"):
+            preset("tiny", **{**base, "moment_gain": 20.0, "moment_orders": bad})
     with pytest.raises(ValueError, match="set latent_norm=none"):
         preset("tiny", **{**base, "moment_gain": 20.0, "latent_norm": "layernorm"})
     with pytest.raises(ValueError, match="moment_weight=-1.0: must be >= 0"):

@@ -144,16 +144,22 @@ class WorldModelConfig:
             thirty-fourth session). For a static camera and one moving object in the pixels; frame_stack 1.
             0: none.
         glimpse_dims: the pixel part's dimensions read from the glimpse (with `glimpse` > 0).
-        moment_gain: M > 0 makes the glimpse's last 4 dimensions fixed features of the pixels instead of learned
-            ones: the foreground's centroid and the orientation of its third-order moment
+        moment_gain: M > 0 makes the glimpse's last `moment_dims` dimensions fixed features of the pixels instead
+            of learned ones: the foreground's centroid and its orientations (`moment_orders`)
             (`encoders.Glimpse.moments`, in the frame's [-1, 1] units), times M. The predictor predicts them
             like any other dimension; the target is the same function of the next frame. Why: on push-t's
             calibration scenes they tell a block within success's tolerance (0.03 units, 15 degrees) of its
             goal at AUC 0.964, the learned goal energy at 0.90-0.93 (benchmarks/results/goal/README.md,
             forty-first session). M sets their share of the prediction loss (20: a spread like the learned
             dimensions'); the agent's `moment_weight` their share of the goal energy. Needs a glimpse with
-            glimpse_dims > 4 and latent_norm=none (a normalisation would mix them with the learned ones).
+            glimpse_dims > moment_dims and latent_norm=none (a normalisation would mix them with the learned ones).
             0: none.
+        moment_orders: the orientations the moments hold after the centroid, two dimensions each
+            (`moment_dims` in all): 3, the third-order moment's (precise, 1 degree rms on push-t's calibration
+            scenes, but it repeats every 120 degrees: at a high moment weight blocks ended at the goal's
+            place turned 100-160 degrees); 1, the first-order `sum w (x + iy)^2 (x - iy)`'s on the
+            foreground's clipped weight (6 degrees rms, once per turn). With both, the goal energy's turn
+            term `(1 - cos 3d) / 9 + (1 - cos d)` has no minimum but the goal's (`Glimpse.moments`).
     """
 
     latent_dim: int = 64
@@ -204,6 +210,12 @@ class WorldModelConfig:
     glimpse: int = 0
     glimpse_dims: int = 0
     moment_gain: float = 0.0
+    moment_orders: tuple[int, ...] = (3,)
+
+    @property
+    def moment_dims(self) -> int:
+        """How many of the glimpse's last dimensions are moments: the centroid's 2 and 2 per order; 0 without."""
+        return 2 + 2 * len(self.moment_orders) if self.moment_gain else 0
 
     def __post_init__(self) -> None:
         choices = {
@@ -274,11 +286,16 @@ class WorldModelConfig:
             )
         if self.glimpse or self.glimpse_dims:
             self._check_glimpse()
-        if self.moment_gain < 0 or (self.moment_gain and (not self.glimpse or self.glimpse_dims <= 4)):
+        object.__setattr__(self, "moment_orders", tuple(int(n) for n in self.moment_orders))
+        orders = self.moment_orders
+        if not orders or len(set(orders)) != len(orders) or not set(orders) <= {1, 3}:
+            raise ValueError(f"moment_orders={list(orders)} names distinct orientation orders among 1 and 3")
+        m = 2 + 2 * len(orders)
+        if self.moment_gain < 0 or (self.moment_gain and (not self.glimpse or self.glimpse_dims <= m)):
             raise ValueError(
-                f"moment_gain={self.moment_gain}: the moments (M >= 0; 0 none) take the last 4 of a glimpse's "
-                f"dimensions: set glimpse > 0 and glimpse_dims > 4 (got glimpse={self.glimpse}, "
-                f"glimpse_dims={self.glimpse_dims})"
+                f"moment_gain={self.moment_gain}: the moments (M >= 0; 0 none) take the last {m} of a glimpse's "
+                f"dimensions (moment_orders={list(orders)}): set glimpse > 0 and glimpse_dims > {m} (got "
+                f"glimpse={self.glimpse}, glimpse_dims={self.glimpse_dims})"
             )
         if self.moment_gain and self.latent_norm != "none":
             raise ValueError(
