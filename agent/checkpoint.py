@@ -74,6 +74,7 @@ def load_agent(
     state_weight: float | None = None,
     glimpse_weight: float | None = None,
     moment_weight: float | None = None,
+    first_order_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
@@ -86,8 +87,9 @@ def load_agent(
     For a goal-reaching agent, `planner` replaces its planner (`cem`, `mppi`, `gradient`, `hybrid`),
     `horizon` every planner's horizon (decisions), `energy_steps` the goal energy's `final`/`all`,
     `state_weight` the weight of a split latent's state part in it, `glimpse_weight` that of its glimpse's
-    dimensions, `moment_weight` that of its moments, `samples` / `iterations` the sampling
-    planner's (CEM's, also in `hybrid`, or MPPI's) candidates per iteration and iterations, and
+    dimensions, `moment_weight` that of its moments (`first_order_weight` the first-order pair's share),
+    `samples` / `iterations` the sampling planner's (CEM's, also in `hybrid`, or MPPI's) candidates per
+    iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
     control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
@@ -119,6 +121,7 @@ def load_agent(
             state_weight=state_weight,
             glimpse_weight=glimpse_weight,
             moment_weight=moment_weight,
+            first_order_weight=first_order_weight,
             samples=samples,
             iterations=iterations,
             noise_beta=noise_beta,
@@ -143,6 +146,7 @@ def load_agent(
         state_weight,
         glimpse_weight,
         moment_weight,
+        first_order_weight,
         samples,
         iterations,
         noise_beta,
@@ -151,8 +155,8 @@ def load_agent(
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
-            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, samples=, "
-            "iterations=, noise_beta=, action_cost=, hold_energy= and "
+            "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, "
+            "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy= and "
             "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
@@ -216,6 +220,7 @@ def with_planning(
     state_weight: float | None = None,
     glimpse_weight: float | None = None,
     moment_weight: float | None = None,
+    first_order_weight: float | None = None,
     samples: int | None = None,
     iterations: int | None = None,
     noise_beta: float | None = None,
@@ -242,6 +247,8 @@ def with_planning(
         cfg = dataclasses.replace(cfg, glimpse_weight=glimpse_weight)
     if moment_weight is not None:
         cfg = dataclasses.replace(cfg, moment_weight=moment_weight)
+    if first_order_weight is not None:
+        cfg = dataclasses.replace(cfg, first_order_weight=first_order_weight)
     if action_cost is not None:
         cfg = dataclasses.replace(cfg, action_cost=action_cost)
     if hold_energy is not None:

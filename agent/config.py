@@ -142,12 +142,16 @@ class GoalAgentConfig:
             the full-frame part its position, and their scales come from training, not from what success
             asks; on `goal/push-t-block` a 15 degree turn cost as much as a 0.1 move (success's tolerances
             are 15 degrees and 0.03).
-        moment_weight: the weight of the glimpse's moments (its last 4 dimensions, with
+        moment_weight: the weight of the glimpse's moments (its last `moment_dims` dimensions, with
             `model.overrides.moment_gain`) in the goal energy. Why a weight of its own: they pin the object's
             pose finely near the goal, and their turn repeats every 120 degrees, where the learned dimensions
             must lead. On push-t at gain 20, weight 30 left blocks turned 100-140 degrees at the goal's place
             (0.64 success on 50 pairs); 10 reached 0.88, 3 0.82 (benchmarks/results/goal/README.md,
             forty-first session).
+        first_order_weight: with `model.overrides.moment_orders` holding 1, the first-order orientation pair's
+            share of `moment_weight` (1: the same as the other moments). Why apart: that pair only has to tell
+            the third order's 120-degree aliases apart, and it is 6 times noisier near the goal (6 degrees rms
+            against 1 on push-t's calibration scenes).
         action_cost: the weight of a control cost in the goal energy, the plan's mean squared action
             (`agent.objectives.ActionPenalty`); 0 (default) leaves it out. Why: near the goal the energy left
             is small, and a plan the model predicts to lower it a little can push the object out of
@@ -195,11 +199,12 @@ class GoalAgentConfig:
     state_weight: float = 1.0
     glimpse_weight: float = 1.0
     moment_weight: float = 1.0
+    first_order_weight: float = 1.0
     action_cost: float = 0.0
     hold_energy: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("state_weight", "glimpse_weight", "moment_weight"):
+        for name in ("state_weight", "glimpse_weight", "moment_weight", "first_order_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: must be >= 0 (1 weighs every dimension alike)")
         if self.action_cost < 0:

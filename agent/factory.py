@@ -72,7 +72,8 @@ def observation_energy(cfg: GoalAgentConfig, model: WorldModel) -> GoalEnergy:
 
 def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
     """`(D,)` weights of the goal energy: `cfg.state_weight` on a split latent's state part,
-    `cfg.glimpse_weight` on its glimpse's learned dimensions, `cfg.moment_weight` on its moments, 1 elsewhere.
+    `cfg.glimpse_weight` on its glimpse's learned dimensions, `cfg.moment_weight` on its moments (times
+    `cfg.first_order_weight` on their first-order orientation pair), 1 elsewhere.
 
     For a `ModelEnsemble` the members' weights side by side, divided by their number K: the energy is then
     the mean of the members' own energies, on the scale of one member's."""
@@ -90,7 +91,7 @@ def _goal_weights(cfg: GoalAgentConfig, model) -> torch.Tensor | None:
 
 def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | None:
     """One model's `(D,)` goal weights (None: all 1)."""
-    if cfg.state_weight == 1.0 and cfg.glimpse_weight == 1.0 and cfg.moment_weight == 1.0:
+    if cfg.state_weight == cfg.glimpse_weight == cfg.moment_weight == cfg.first_order_weight == 1.0:
         return None
     k, g = model.cfg.state_latent, model.cfg.glimpse_dims
     if cfg.state_weight != 1.0 and not k:
@@ -108,12 +109,21 @@ def _member_weights(cfg: GoalAgentConfig, model: WorldModel) -> torch.Tensor | N
             f"agent.moment_weight={cfg.moment_weight} weighs a glimpse's moments, and this model has none: train "
             "it with agent.model.overrides.moment_gain=M, or leave moment_weight at 1"
         )
+    orders = model.cfg.moment_orders if model.cfg.moment_gain else ()
+    if cfg.first_order_weight != 1.0 and 1 not in orders:
+        raise ValueError(
+            f"agent.first_order_weight={cfg.first_order_weight} weighs a glimpse's first-order orientation, and "
+            "this model has none: train it with agent.model.overrides.moment_orders=[1,3], or leave it at 1"
+        )
     weights = torch.ones(model.cfg.latent_dim, device=_device(model))
     weights[:k] = cfg.state_weight
     if model.cfg.glimpse:
         weights[-g:] = cfg.glimpse_weight
     if model.cfg.moment_gain:
         weights[-model.cfg.moment_dims :] = cfg.moment_weight
+    if 1 in orders:  # the moments: the centroid's 2, then a pair per order
+        first = model.cfg.latent_dim - model.cfg.moment_dims + 2 + 2 * orders.index(1)
+        weights[first : first + 2] = cfg.moment_weight * cfg.first_order_weight
     return weights
 
 

@@ -2,7 +2,8 @@
 
     python -m benchmarks.push_t_hold --checkpoint <run>/checkpoints/latest.pt [--task goal/push-t-block] \
         [--obs proprio+pixels] [--goals 40] [--per-goal 24] [--state-weight 0] [--glimpse-weight 1] \
-        [--moment-weight W] [--out F.md] [--threshold-out F --precision 0.9] [--scenes F.npz] [--scenes-out F.npz]
+        [--moment-weight W] [--first-order-weight S] [--out F.md] [--threshold-out F --precision 0.9] \
+        [--scenes F.npz] [--scenes-out F.npz]
 
 Around the goals of `--goals` start/goal pairs (env seeds from `CALIBRATION_SEED`, never an evaluation's),
 places the block near its goal pose (moved up to 0.04 or 0.08 units, turned up to 0.3 or 0.6 rad; the
@@ -123,8 +124,8 @@ def render_scenes(task: str, obs: str, goals: int, per_goal: int) -> GoalScenes:
 
 def holding_agent(args):
     """The checkpoint's agent with a hold (whose energy, `agent.hold.energy`, is what is used) and the goal weights
-    `args` give (`state_weight`, `glimpse_weight`, `moment_weight`; None keeps the saved ones), checked against
-    the task's observations."""
+    `args` give (`state_weight`, `glimpse_weight`, `moment_weight`, `first_order_weight`; None keeps the saved
+    ones), checked against the task's observations."""
     env = make_env(args.task, obs=args.obs)
     agent = load_agent(
         args.checkpoint,
@@ -133,6 +134,7 @@ def holding_agent(args):
         state_weight=args.state_weight,
         glimpse_weight=args.glimpse_weight,
         moment_weight=args.moment_weight,
+        first_order_weight=args.first_order_weight,
         hold_energy=1.0,  # any threshold: the energy is what is used
     )
     env.close()
@@ -175,6 +177,7 @@ def main() -> None:
     parser.add_argument("--state-weight", type=float, default=None)
     parser.add_argument("--glimpse-weight", type=float, default=None)
     parser.add_argument("--moment-weight", type=float, default=None, help="a moment model's moment weight")
+    parser.add_argument("--first-order-weight", type=float, default=None, help="its first-order pair's share")
     parser.add_argument("--scenes", default=None, help="score the scenes of this file instead of rendering them")
     parser.add_argument("--scenes-out", default=None, help="write the scenes to this .npz (select_scenes=)")
     parser.add_argument("--out", default=None, help="also write the report to this Markdown file")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.push_t_moments --checkpoint <run>/checkpoints/latest.pt [--task goal/push-t-block-aa] \
         [--scenes data/goal/push-t-block-aa-scenes.npz] [--state-weight 0] [--glimpse-weight 1] [--moment-weight W] \
-        [--out F.md]
+        [--first-order-weight S] [--out F.md]
 
 On the hold calibration's scenes (`benchmarks.push_t_hold`: 960 scenes near 40 goals no evaluation uses, the
 block moved up to 0.08 units and turned up to 0.6 rad), with each scene's true offset from its goal pose
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--state-weight", type=float, default=0.0)
     parser.add_argument("--glimpse-weight", type=float, default=None)
     parser.add_argument("--moment-weight", type=float, default=None, help="a moment model's moment weight")
+    parser.add_argument("--first-order-weight", type=float, default=None, help="its first-order pair's share")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     text = measure(args)

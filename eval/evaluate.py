@@ -54,6 +54,7 @@ class EvalConfig:
     state_weight: float | None = None
     glimpse_weight: float | None = None
     moment_weight: float | None = None
+    first_order_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
@@ -92,6 +93,7 @@ class Job:
     state_weight: float | None = None
     glimpse_weight: float | None = None
     moment_weight: float | None = None
+    first_order_weight: float | None = None
     samples: int | None = None
     iterations: int | None = None
     noise_beta: float | None = None
@@ -150,6 +152,7 @@ def run_job(job: Job) -> dict:
         state_weight=job.state_weight,
         glimpse_weight=job.glimpse_weight,
         moment_weight=job.moment_weight,
+        first_order_weight=job.first_order_weight,
         samples=job.samples,
         iterations=job.iterations,
         noise_beta=job.noise_beta,
@@ -216,6 +219,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         state_weight=cfg.state_weight,
                         glimpse_weight=cfg.glimpse_weight,
                         moment_weight=cfg.moment_weight,
+                        first_order_weight=cfg.first_order_weight,
                         samples=cfg.samples,
                         iterations=cfg.iterations,
                         noise_beta=cfg.noise_beta,

@@ -231,6 +231,17 @@ def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_ene
     torch.testing.assert_close(z[:, -6:], 5.0 * both.encoder.glimpse.moments(frames))
     agent = build_goal_agent(cfg, both, A, generator=torch.Generator())
     assert agent.objective.weights.tolist() == pytest.approx([1.0] * 8 + [0.5] * 2 + [30.0] * 6)
+    shared = dataclasses.replace(cfg, first_order_weight=0.25)  # the first-order pair follows the centroid's
+    agent = build_goal_agent(shared, both, A, generator=torch.Generator())
+    assert agent.objective.weights.tolist() == pytest.approx(
+        [1.0] * 8 + [0.5] * 2 + [30.0] * 2 + [7.5] * 2 + [30.0] * 2
+    )
+    with pytest.raises(ValueError, match="first_order_weight=0.25 weighs a glimpse's first-order orientation"):
+        build_goal_agent(shared, wm, A, generator=torch.Generator())
+    from agent.checkpoint import with_planning  # what load_agent and eval.evaluate apply
+
+    planned = with_planning(cfg, moment_weight=3.0, first_order_weight=0.5)
+    assert (planned.moment_weight, planned.first_order_weight) == (3.0, 0.5)
 
 
 def test_moment_config_errors_name_the_fix():
@@ -245,7 +256,9 @@ def test_moment_config_errors_name_the_fix():
             preset("tiny", **{**base, "moment_gain": 20.0, "moment_orders": bad})
     with pytest.raises(ValueError, match="set latent_norm=none"):
         preset("tiny", **{**base, "moment_gain": 20.0, "latent_norm": "layernorm"})
-    with pytest.raises(ValueError, match="moment_weight=-1.0: must be >= 0"):
-        from agent.config import GoalAgentConfig
+    from agent.config import GoalAgentConfig
 
+    with pytest.raises(ValueError, match="moment_weight=-1.0: must be >= 0"):
         GoalAgentConfig(moment_weight=-1.0)
+    with pytest.raises(ValueError, match="first_order_weight=-1.0: must be >= 0"):
+        GoalAgentConfig(first_order_weight=-1.0)
