@@ -4,14 +4,14 @@
 # Collects 1,000 `push-turn3` episodes of `goal/push-t-block-aa` (anti-aliased pixels of the block, the
 # pusher through proprioception; skipped when the dataset exists), trains the JEPA world model with the
 # glimpse, whose last 6 dimensions are the foreground's moments (centroid, first- and third-order orientations,
-# gain 20), for 30 minutes alone on two threads (encoder frozen after 20: the one, scored every minute before, whose
-# learned goal energy best tells the calibration scenes within tolerance, train/selection.py), calibrates the
+# gain 20), for 30 minutes alone on two threads (encoder frozen after 20: the one, scored every minute before,
+# whose learned goal energy best tells the calibration scenes within tolerance, train/selection.py), calibrates the
 # hold (the goal energy at or below which the agent stands still: benchmarks/push_t_hold.py, its
-# 0.95-precision threshold; HOLD_PRECISION=90 for 0.90, the forty-first session's) on those scenes (960 near 40 goals that no evaluation uses, rendered once beside
-# the dataset), and evaluates CEM 128x5 with iCEM's coloured noise (beta 2) at
-# horizon 20 with that hold on the issue's 50 seeded pairs (`seeds=[0]`) and on 50 others (`seeds=[1]`), two
-# workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and the hold calibrated with
-# it. Folders push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN]. Results:
+# 0.95-precision threshold; HOLD_PRECISION=90 for 0.90, the forty-first session's) on those scenes (960 near
+# 40 goals that no evaluation uses, rendered once beside the dataset), and evaluates CEM 128x5 with iCEM's
+# coloured noise (beta 2) at horizon 20 with that hold on the issue's 50 seeded pairs (`seeds=[0]`) and on 50
+# others (`seeds=[1]`), two workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and
+# the hold calibrated with it. Folders push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN]. Results:
 # benchmarks/results/goal/README.md, thirty-eighth to forty-second sessions.
 # MOMENT_ORDERS=3 leaves the first-order orientation out (the forty-first session's recipe; folders
 # push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]): its third order repeats every 120 degrees.
