@@ -185,8 +185,8 @@ class Glimpse(nn.Module):
                 shape = weight.clamp(max=SHAPE_CLIP)
                 shape = shape / shape.sum((1, 2)).clamp_min(1e-6)[:, None, None]
                 sx, sy = self._about(self._centroid(shape))
-                real = (shape * (sx * sx + sy * sy) * sx).sum((1, 2))
-                imag = (shape * (sx * sx + sy * sy) * sy).sum((1, 2))
+                shape = shape * (sx * sx + sy * sy)  # (B, H, W)
+                real, imag = (shape * sx).sum((1, 2)), (shape * sy).sum((1, 2))
             size = torch.sqrt(real * real + imag * imag).clamp_min(1e-12)
             parts.append(torch.stack([real, imag], -1) / size[:, None] * (radius / order)[:, None])  # (B, 2)
         return torch.cat(parts, -1)
