@@ -42,7 +42,11 @@ from eval.video import VideoRecorder, tile, write_video
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Settings of `python -m eval.evaluate` (field names are the command-line keys)."""
+    """Settings of `python -m eval.evaluate` (field names are the command-line keys).
+
+    `device`: where checkpoints' agents plan: `auto` (CUDA when present, else the CPU), `cpu`, `cuda`,
+    `cuda:1`, ... Each worker process loads its own copy there. Random agents ignore it.
+    """
 
     task: str = "dmc/walker-walk"
     obs: str | None = None
@@ -72,6 +76,7 @@ class EvalConfig:
     render_quality: str = "video"
     out: str = "eval_results"
     progress: bool = True
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ class Job:
     action_cost: float | None = None
     hold_energy: float | None = None
     ensemble: tuple[str, ...] = ()
+    device: str = "cpu"
 
 
 def episode_seed(run_seed: int, episode: int) -> int:
@@ -115,8 +121,9 @@ _CACHE: dict = {}  # per worker process: (task, obs, sizes, action repeat) -> en
 _AGENT: dict = {}  # per worker process: the last agent loaded, under "key" and "agent"
 
 
-def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None, **planning):
-    """A random agent, or the agent saved in `checkpoint` (with other planning settings when given)."""
+def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None, device: str = "cpu", **planning):
+    """A random agent, or the agent saved in `checkpoint` on `device` (`auto`: CUDA when present), with
+    other planning settings when given."""
     if checkpoint is None:
         if planning.get("ensemble"):
             raise ValueError("ensemble= lists models that plan beside checkpoint=; give checkpoint= as well")
@@ -124,8 +131,9 @@ def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = Non
 
         return RandomAgent(env.action_space.shape[0], rng=np.random.default_rng(seed))
     from agent.checkpoint import load_agent
+    from train.run_dir import resolve_device
 
-    return load_agent(checkpoint, env, seed=seed, planner=planner, **planning)
+    return load_agent(checkpoint, env, seed=seed, device=resolve_device(device), planner=planner, **planning)
 
 
 def run_job(job: Job) -> dict:
@@ -160,9 +168,10 @@ def run_job(job: Job) -> dict:
         hold_energy=job.hold_energy,
         ensemble=job.ensemble,
     )
-    agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, *planning.values())
+    agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, job.device, *planning.values())
     if _AGENT.get("key") != agent_key:
-        _AGENT.update(key=agent_key, agent=make_agent(job.checkpoint, env, seed, job.planner, **planning))
+        agent = make_agent(job.checkpoint, env, seed, job.planner, job.device, **planning)
+        _AGENT.update(key=agent_key, agent=agent)
     agent = _AGENT["agent"]
     reseed(agent, seed)
     recorder = VideoRecorder(job.video) if job.video else None
@@ -226,6 +235,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         action_cost=cfg.action_cost,
                         hold_energy=cfg.hold_energy,
                         ensemble=tuple(cfg.ensemble),
+                        device=cfg.device,
                     )
                 )
     return jobs

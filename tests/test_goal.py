@@ -126,6 +126,24 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     smaller.close()
 
 
+def test_the_evaluation_command_plans_on_the_device_its_config_names(dataset, tmp_path):
+    cfg = _offline_cfg(dataset, tmp_path, updates=10)
+    train_offline(cfg)
+    ck = str(RunDir(tmp_path).checkpoint)
+    assert evaluate_module.EvalConfig().device == "auto"  # CUDA when present, as training
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        job = Job("goal/two-rooms", "state+pixels", 0, 0, ck, None, 64, size=32, device=device)
+        assert run_job(job)["length"] > 0
+        agent = evaluate_module._AGENT["agent"]
+        assert next(agent.model.parameters()).device.type == device
+        assert agent.generator.device.type == device
+    if not torch.cuda.is_available():  # asked for a GPU that is not there: said so, with the fix
+        job = Job("goal/two-rooms", "state+pixels", 0, 0, ck, None, 64, size=32, device="cuda")
+        with pytest.raises(ValueError, match="CUDA is not available here; use device=auto or device=cpu"):
+            run_job(job)
+
+
 def test_an_ensemble_of_checkpoints_plans_on_the_mean_of_its_members_energies(dataset, tmp_path):
     paths = []
     for seed in (0, 1):
