@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from agent.planners.base import Objective, shift
+from agent.rng import restore_generator
 from agent.waypoints import LandmarkGraph
 
 
@@ -199,4 +200,4 @@ class MPCAgent:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])

@@ -25,6 +25,7 @@ from agent.mpc import LatentDynamics, obs_to_tensor
 from agent.objectives import PriorDeviation, RewardEnergy, WeightedSum
 from agent.planners import MPPI, shift
 from agent.policy import GaussianPolicy, policy_proposal
+from agent.rng import restore_generator
 from world_model import Batch, WorldModel
 from world_model.distributed import BatchSync, Forward
 
@@ -357,8 +358,8 @@ class WorldModelAgent:
         self.policy_optim.load_state_dict(state["policy_optim"])
         self.scale.value = state["scale"]
         self.updates = state.get("updates", 0)  # absent from checkpoints written before the schedule
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])
         if self.learn_generator is not self.generator and "learn_generator" in state:
-            self.learn_generator.set_state(state["learn_generator"])
+            restore_generator(self.learn_generator, state["learn_generator"])
         if self.overlapped:
             self._sync_acting()

@@ -132,7 +132,8 @@ def test_offline_training_on_two_ranks_checkpoints_once_and_resumes(dataset, tmp
     from train.offline import train_offline
     from train.run_dir import RunDir
 
-    cfg = _offline_cfg(dataset, tmp_path, updates=6, eval_every=3, checkpoint_every=3)
+    # On the CPU (gloo) wherever the tests run: a GPU machine with one GPU cannot hold two ranks.
+    cfg = _offline_cfg(dataset, tmp_path, updates=6, eval_every=3, checkpoint_every=3, device="cpu")
     resumed = dataclasses.replace(cfg, updates=9, resume=True)
     # Each run in fresh processes on a fresh port, as torchrun would start them.
     assert _spawn(_offline_worker, cfg) == [6, 6]
@@ -163,7 +164,7 @@ def test_online_training_on_two_ranks_keeps_identical_parameters(tmp_path):
     from tests.test_train import _tiny_cfg
     from train.dataset import EpisodeStore
 
-    cfg = _tiny_cfg(tmp_path, steps=2000, seed_steps=1000, eval_every=2000)
+    cfg = dataclasses.replace(_tiny_cfg(tmp_path, steps=2000, seed_steps=1000, eval_every=2000), device="cpu")
     ranks = _spawn(_online_worker, cfg)
     assert ranks[0]["step"] == ranks[1]["step"] == 2000  # one episode of 1000 control steps on each rank
     assert ranks[0]["updates"] == ranks[1]["updates"] > 0

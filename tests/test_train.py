@@ -282,5 +282,6 @@ def test_state_norm_is_fitted_to_the_seed_data_and_saved(tmp_path):
     weights = torch.load(run.checkpoint, weights_only=False)["agent"]["model"]
     for encoder in ("encoder", "target_encoder"):
         shift, scale = weights[f"{encoder}.state_shift"], weights[f"{encoder}.state_scale"]
-        torch.testing.assert_close(shift, torch.as_tensor(seed_episode.mean(0)))
-        torch.testing.assert_close(scale, torch.as_tensor(seed_episode.std(0, ddof=1)).clamp_min(1e-2))
+        # Saved from the training device (a GPU where there is one); the episode's statistics are on the CPU.
+        torch.testing.assert_close(shift.cpu(), torch.as_tensor(seed_episode.mean(0)))
+        torch.testing.assert_close(scale.cpu(), torch.as_tensor(seed_episode.std(0, ddof=1)).clamp_min(1e-2))

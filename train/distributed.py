@@ -126,6 +126,12 @@ def setup(device_name: str) -> tuple[Dist, torch.device]:
         return Dist(), device
     info = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda":
+        if info.local_rank >= torch.cuda.device_count():
+            raise ValueError(
+                f"local rank {info.local_rank} asks for GPU cuda:{info.local_rank}, but this machine has "
+                f"{torch.cuda.device_count()}: run at most one process per GPU (torchrun --nproc_per_node), "
+                "or train on the CPU with device=cpu"
+            )
         device = torch.device("cuda", info.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():

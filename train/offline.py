@@ -22,6 +22,7 @@ import torch
 
 from agent.checkpoint import agent_payload, load_checkpoint, save_checkpoint
 from agent.factory import build_goal_agent, make_generator, model_config
+from agent.rng import restore_generator
 from agent.waypoints import memory_from_episodes
 from train.accel import autocast, compile_modules
 from train.config import OfflineConfig
@@ -210,7 +211,7 @@ class OfflineTrainer:
     def restore(self) -> None:
         payload = load_checkpoint(self.run.checkpoint)
         self.model.load_state_dict(payload["agent"]["model"])
-        self.generator.set_state(payload["agent"]["generator"])
+        restore_generator(self.generator, payload["agent"]["generator"])
         self.optim.load_state_dict(payload["optim"])
         self.updates, self.wall_s = payload["updates"], payload["wall_s"]
         self.info.check_resume(payload["world_size"])

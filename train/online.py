@@ -30,6 +30,7 @@ import torch
 from agent.checkpoint import agent_payload, atomic_write, load_checkpoint, save_checkpoint
 from agent.factory import build_reward_agent, episode_discount, make_generator
 from agent.random_agent import RandomAgent
+from agent.rng import restore_generator
 from envs import make_env
 from eval.curves import CurveWriter
 from eval.episode import Transition, run_episode
@@ -244,7 +245,7 @@ class Trainer:
         self.random_agent.load_state_dict(rngs["random_agent"])
         torch.set_rng_state(rngs["torch"])
         if "generator" in rngs:
-            self.agent.generator.set_state(rngs["generator"])
+            restore_generator(self.agent.generator, rngs["generator"])
         # Episodes written after the checkpoint are collected again, identically, from the restored state;
         # log and curve rows written after it are dropped so that nothing appears twice.
         for index in range(self.state.episode):
