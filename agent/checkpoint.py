@@ -80,6 +80,7 @@ def load_agent(
     noise_beta: float | None = None,
     action_cost: float | None = None,
     hold_energy: float | None = None,
+    execute: int | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
@@ -91,7 +92,8 @@ def load_agent(
     `samples` / `iterations` the sampling planner's (CEM's, also in `hybrid`, or MPPI's) candidates per
     iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
-    control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still;
+    control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still,
+    `execute` the actions executed from each plan before the next is made;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -127,6 +129,7 @@ def load_agent(
             noise_beta=noise_beta,
             action_cost=action_cost,
             hold_energy=hold_energy,
+            execute=execute,
         )
         model = _goal_model(payload, device)
         graph = None
@@ -152,11 +155,12 @@ def load_agent(
         noise_beta,
         action_cost,
         hold_energy,
+        execute,
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
             "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, "
-            "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy= and "
+            "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy=, execute= and "
             "ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
@@ -226,10 +230,11 @@ def with_planning(
     noise_beta: float | None = None,
     action_cost: float | None = None,
     hold_energy: float | None = None,
+    execute: int | None = None,
 ) -> GoalAgentConfig:
     """`cfg` with another planner, planning horizon, goal-energy steps, state-part, glimpse or moment weight, control
-    cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, or CEM's
-    noise colour (None keeps the saved one)."""
+    cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, CEM's
+    noise colour, or the actions executed from each plan (None keeps the saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -253,7 +258,17 @@ def with_planning(
         cfg = dataclasses.replace(cfg, action_cost=action_cost)
     if hold_energy is not None:
         cfg = dataclasses.replace(cfg, hold_energy=hold_energy)
-    return _with_sampler(cfg, samples, iterations, noise_beta)
+    if execute is not None:
+        cfg = dataclasses.replace(cfg, execute=execute)
+    cfg = _with_sampler(cfg, samples, iterations, noise_beta)
+    section = getattr(cfg, {"hybrid": "cem"}.get(cfg.planner, cfg.planner), None)  # None: build_planner says
+    plan_length = section.horizon if section is not None else cfg.execute
+    if not 1 <= cfg.execute <= plan_length:
+        raise ValueError(
+            f"execute={cfg.execute}: the actions executed from each plan must be between 1 and the plan's "
+            f"{plan_length} (its horizon)"
+        )
+    return cfg
 
 
 def _with_sampler(

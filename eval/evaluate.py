@@ -64,6 +64,7 @@ class EvalConfig:
     noise_beta: float | None = None
     action_cost: float | None = None
     hold_energy: float | None = None
+    execute: int | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -104,6 +105,7 @@ class Job:
     noise_beta: float | None = None
     action_cost: float | None = None
     hold_energy: float | None = None
+    execute: int | None = None
     ensemble: tuple[str, ...] = ()
     device: str = "cpu"
 
@@ -166,6 +168,7 @@ def run_job(job: Job) -> dict:
         noise_beta=job.noise_beta,
         action_cost=job.action_cost,
         hold_energy=job.hold_energy,
+        execute=job.execute,
         ensemble=job.ensemble,
     )
     agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, job.device, *planning.values())
@@ -234,6 +237,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         noise_beta=cfg.noise_beta,
                         action_cost=cfg.action_cost,
                         hold_energy=cfg.hold_energy,
+                        execute=cfg.execute,
                         ensemble=tuple(cfg.ensemble),
                         device=cfg.device,
                     )

@@ -109,6 +109,15 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     costly = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, action_cost=0.5)
     assert type(costly.objective).__name__ == "WeightedSum" and costly.objective.terms[1][0] == 0.5
     assert type(agent.objective).__name__ == "GoalEnergy"  # no control cost unless asked
+    committed = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, execute=2)
+    assert committed.cfg.execute == 2 and agent.cfg.execute == 1
+    committed.reset()
+    committed.act(obs)
+    first_plan = committed._plan
+    committed.act(obs)  # the plan's second action, not a new plan
+    assert committed._plan is first_plan and committed._since_plan == 2
+    with pytest.raises(ValueError, match="execute=4: the actions executed from each plan must be between 1 and the"):
+        load_agent(RunDir(tmp_path).checkpoint, env, execute=4)  # beyond the saved horizon of 3
     holding = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, hold_energy=0.2)
     assert holding.hold.threshold == 0.2 and holding.hold.energy.steps == "final" and agent.hold is None
     with pytest.raises(ValueError, match="noise_beta= colours CEM's samples"):
