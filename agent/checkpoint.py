@@ -81,6 +81,7 @@ def load_agent(
     action_cost: float | None = None,
     hold_energy: float | None = None,
     execute: int | None = None,
+    drift_correction: bool | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
@@ -93,7 +94,8 @@ def load_agent(
     iteration and iterations, and
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
     control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still,
-    `execute` the actions executed from each plan before the next is made;
+    `execute` the actions executed from each plan before the next is made, `drift_correction` whether plans
+    are scored less the model's zero-action drift;
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -130,6 +132,7 @@ def load_agent(
             action_cost=action_cost,
             hold_energy=hold_energy,
             execute=execute,
+            drift_correction=drift_correction,
         )
         model = _goal_model(payload, device)
         graph = None
@@ -156,12 +159,13 @@ def load_agent(
         action_cost,
         hold_energy,
         execute,
+        drift_correction,
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
             "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, "
-            "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy=, execute= and "
-            "ensemble= apply to goal-reaching checkpoints; "
+            "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy=, execute=, "
+            "drift_correction= and ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     if not ensemble:  # an ensemble's members hold their weights already
@@ -231,10 +235,11 @@ def with_planning(
     action_cost: float | None = None,
     hold_energy: float | None = None,
     execute: int | None = None,
+    drift_correction: bool | None = None,
 ) -> GoalAgentConfig:
     """`cfg` with another planner, planning horizon, goal-energy steps, state-part, glimpse or moment weight, control
     cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, CEM's
-    noise colour, or the actions executed from each plan (None keeps the saved one)."""
+    noise colour, the actions executed from each plan, or the drift correction (None keeps the saved one)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -260,6 +265,8 @@ def with_planning(
         cfg = dataclasses.replace(cfg, hold_energy=hold_energy)
     if execute is not None:
         cfg = dataclasses.replace(cfg, execute=execute)
+    if drift_correction is not None:
+        cfg = dataclasses.replace(cfg, drift_correction=drift_correction)
     cfg = _with_sampler(cfg, samples, iterations, noise_beta)
     section = getattr(cfg, {"hybrid": "cem"}.get(cfg.planner, cfg.planner), None)  # None: build_planner says
     plan_length = section.horizon if section is not None else cfg.execute

@@ -162,6 +162,9 @@ class GoalAgentConfig:
             block that reaches the goal is often pushed out again by a later plan chasing the energy left
             within tolerance. Calibrate it per model with `python -m benchmarks.push_t_hold`, which
             scores goal energies of scenes near goals whose tolerances are known.
+        drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
+            (`agent.objectives.DriftCorrected`): a plan then earns only what its actions change, not what the
+            predictor's bias moves on its own. For tasks where nothing moves unless acted on (push-t's block).
     """
 
     inputs: str = "pixels"
@@ -202,6 +205,7 @@ class GoalAgentConfig:
     first_order_weight: float = 1.0
     action_cost: float = 0.0
     hold_energy: float = 0.0
+    drift_correction: bool = False
 
     def __post_init__(self) -> None:
         for name in ("state_weight", "glimpse_weight", "moment_weight", "first_order_weight"):

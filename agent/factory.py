@@ -60,7 +60,15 @@ def build_goal_agent(
     hold = GoalReached(observation_energy(cfg, model), cfg.hold_energy) if cfg.hold_energy > 0 else None
     mpc = MPCConfig(execute=cfg.execute)
     return MPCAgent(
-        model, build_planner(cfg), objective, action_dim, generator=generator, cfg=mpc, waypoints=waypoints, hold=hold
+        model,
+        build_planner(cfg),
+        objective,
+        action_dim,
+        generator=generator,
+        cfg=mpc,
+        waypoints=waypoints,
+        hold=hold,
+        drift_correction=cfg.drift_correction,
     )
 
 

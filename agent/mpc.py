@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from agent.objectives import DriftCorrected
 from agent.planners.base import Objective, shift
 from agent.rng import restore_generator
 from agent.waypoints import LandmarkGraph
@@ -87,6 +88,8 @@ class MPCAgent:
         hold: `hold(z (D,), goal (D,)) -> bool`, the agent's own test that the observation stands at the
             goal (`agent.objectives.GoalReached`); while it holds, the agent executes the zero action instead
             of planning. None: always plan.
+        drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
+            (`agent.objectives.DriftCorrected`), for tasks where nothing moves unless acted on.
     """
 
     def __init__(
@@ -100,9 +103,10 @@ class MPCAgent:
         cfg: MPCConfig = MPCConfig(),
         waypoints: LandmarkGraph | None = None,
         hold: Callable[[torch.Tensor, torch.Tensor], bool] | None = None,
+        drift_correction: bool = False,
     ):
         self.model, self.planner, self.objective = model, planner, objective
-        self.waypoints, self.hold = waypoints, hold
+        self.waypoints, self.hold, self.drift_correction = waypoints, hold, drift_correction
         self.history = getattr(getattr(model, "cfg", None), "history", 1)
         self.dynamics = LatentDynamics(model, action_dim)
         if self.history > 1:  # plan over windows of latents; the energy sees the newest of each
@@ -178,7 +182,10 @@ class MPCAgent:
             for _ in range(self._since_plan):
                 init = shift(init)  # align the warm start with the step we are at now
         start = self._state(z)
-        result = self.planner.plan(start, self.dynamics, self.objective, goal=g, init=init, generator=self.generator)
+        objective = self.objective
+        if self.drift_correction:
+            objective = DriftCorrected(objective, self.dynamics, start, self.dynamics.action_dim)
+        result = self.planner.plan(start, self.dynamics, objective, goal=g, init=init, generator=self.generator)
         self.last_plan, self._z = result, start
         self._plan, self._since_plan = result.actions.detach(), 0
 

@@ -115,6 +115,43 @@ class WeightedSum:
         return sum(w * f(zs, actions, goal) for w, f in self.terms)
 
 
+class DriftCorrected:
+    """An objective on rollouts less the model's own drift: `objective(zs - drift, actions, goal)`, with
+    `drift (H+1, 1, D)` the displacement of the model's zero-action rollout from the plan's start `z0 (D,)`,
+    `z_null_t - z0` (`zero_action_drift`, computed once per horizon H asked for, without gradients).
+
+    Why: where nothing moves unless pushed (push-t's block stays where a push leaves it), a zero-action
+    rollout should stand still, and what it moves is the predictor's bias. On push-t that bias walks the
+    moments towards the goal: a stalled block 0.033 units off scored 16.8 observed and 9.3 after 20 steps of
+    doing nothing, so every plan looked like progress, the pusher stood still, and episodes ran out
+    stalled. Less the drift, a plan earns only what its actions change.
+    """
+
+    def __init__(self, objective: Objective, dynamics: Callable, z0: torch.Tensor, action_dim: int):
+        self.objective, self.dynamics, self.z0, self.action_dim = objective, dynamics, z0, action_dim
+        self._drift: torch.Tensor | None = None
+
+    def drift(self, horizon: int) -> torch.Tensor:
+        """`(H+1, 1, D)` the zero-action rollout's displacement over `horizon` steps."""
+        if self._drift is None or self._drift.shape[0] != horizon + 1:
+            with torch.no_grad():
+                self._drift = zero_action_drift(self.dynamics, self.z0, horizon, self.action_dim)
+        return self._drift
+
+    def __call__(self, zs: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor | None) -> torch.Tensor:
+        return self.objective(zs - self.drift(zs.shape[0] - 1), actions, goal)
+
+
+def zero_action_drift(dynamics: Callable, z0: torch.Tensor, horizon: int, action_dim: int) -> torch.Tensor:
+    """`(H+1, 1, D)`: the zero-action rollout of `dynamics` from `z0 (D,)`, less `z0` (row 0 is zeros)."""
+    z = z0.unsqueeze(0)  # (1, D)
+    zs = [z]
+    zero = z.new_zeros(1, action_dim)
+    for _ in range(horizon):
+        zs.append(dynamics(zs[-1], zero))
+    return torch.stack(zs) - z  # (H+1, 1, D)
+
+
 class GoalReached:
     """`reached(z (D,), goal (D,)) -> bool`: the latent's goal energy (`energy.distance`) is at most
     `threshold`. The agent's own test that it stands at the goal, calibrated per model

@@ -65,6 +65,7 @@ class EvalConfig:
     action_cost: float | None = None
     hold_energy: float | None = None
     execute: int | None = None
+    drift_correction: bool | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -106,6 +107,7 @@ class Job:
     action_cost: float | None = None
     hold_energy: float | None = None
     execute: int | None = None
+    drift_correction: bool | None = None
     ensemble: tuple[str, ...] = ()
     device: str = "cpu"
 
@@ -169,6 +171,7 @@ def run_job(job: Job) -> dict:
         action_cost=job.action_cost,
         hold_energy=job.hold_energy,
         execute=job.execute,
+        drift_correction=job.drift_correction,
         ensemble=job.ensemble,
     )
     agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, job.device, *planning.values())
@@ -238,6 +241,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         action_cost=cfg.action_cost,
                         hold_energy=cfg.hold_energy,
                         execute=cfg.execute,
+                        drift_correction=cfg.drift_correction,
                         ensemble=tuple(cfg.ensemble),
                         device=cfg.device,
                     )

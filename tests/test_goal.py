@@ -109,6 +109,10 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     costly = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, action_cost=0.5)
     assert type(costly.objective).__name__ == "WeightedSum" and costly.objective.terms[1][0] == 0.5
     assert type(agent.objective).__name__ == "GoalEnergy"  # no control cost unless asked
+    corrected = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, drift_correction=True)
+    assert corrected.drift_correction and not agent.drift_correction
+    corrected.reset()
+    assert corrected.act(obs).shape == (2,)
     committed = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, execute=2)
     assert committed.cfg.execute == 2 and agent.cfg.execute == 1
     committed.reset()
@@ -295,6 +299,54 @@ def test_goal_planning_with_perfect_model_succeeds():
     agent = MPCAgent(PerfectModel(), planner, GoalEnergy("l2", "final"), 2, generator=torch.Generator().manual_seed(0))
     results = [run_episode(env, agent, seed=s) for s in range(5)]
     assert all(r.success for r in results), [r.final_distance for r in results]
+
+
+class DriftingModel(PerfectModel):
+    """The point mass whose predictor also drifts by a constant each step, whatever the action: a biased model."""
+
+    def predict(self, z, a):
+        return z + 0.1 * a + torch.tensor([0.05, -0.03])
+
+
+def test_drift_correction_scores_plans_as_the_unbiased_model_would():
+    """Less its zero-action rollout, a constant drift cancels exactly: the agent plans what the true model
+    plans, and reaches the goals; uncorrected, the drift it expects changes its plans."""
+    from agent.objectives import DriftCorrected, zero_action_drift
+
+    z0, goal = torch.tensor([0.2, -0.1]), torch.tensor([[0.5, 0.3]])
+    actions = torch.rand(6, 1, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (H, N=1, A)
+    energy = GoalEnergy("l2", "all")
+
+    def rollout(model):
+        zs = [z0[None]]
+        for a in actions:
+            zs.append(model.predict(zs[-1], a))
+        return torch.stack(zs)  # (H+1, 1, D)
+
+    drifting, true = DriftingModel(), PerfectModel()
+    drift = zero_action_drift(drifting.predict, z0, 6, 2)
+    assert drift.shape == (7, 1, 2) and torch.equal(drift[0], torch.zeros(1, 2))
+    torch.testing.assert_close(drift[-1, 0], 6 * torch.tensor([0.05, -0.03]))
+    corrected = DriftCorrected(energy, drifting.predict, z0, 2)
+    torch.testing.assert_close(corrected(rollout(drifting), actions, goal), energy(rollout(true), actions, goal))
+    assert not torch.allclose(energy(rollout(drifting), actions, goal), energy(rollout(true), actions, goal))
+
+    def agent(model, drift_correction):
+        planner = CEM(CEMConfig(horizon=5, samples=64, iterations=4, elites=8))
+        generator = torch.Generator().manual_seed(0)
+        return MPCAgent(model, planner, energy, 2, generator=generator, drift_correction=drift_correction)
+
+    env = PointMassGoal()
+    runs = {}
+    for name, model, correct in (("true", true, False), ("corrected", drifting, True), ("biased", drifting, False)):
+        a = agent(model, correct)
+        obs, _ = env.reset(seed=1)
+        a.reset()
+        runs[name] = np.array([a.act(obs) for _ in range(3)])
+    np.testing.assert_allclose(runs["corrected"], runs["true"], atol=1e-5)
+    assert not np.allclose(runs["biased"], runs["true"], atol=1e-3)
+    corrected_agent = agent(drifting, True)
+    assert all(run_episode(env, corrected_agent, seed=s).success for s in range(3))
 
 
 def test_goal_agent_holds_still_once_its_own_energy_says_it_stands_at_the_goal():
