@@ -82,6 +82,7 @@ def load_agent(
     hold_energy: float | None = None,
     execute: int | None = None,
     drift_correction: bool | None = None,
+    hold_pose: Sequence[float] | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
@@ -95,7 +96,8 @@ def load_agent(
     `noise_beta` CEM's noise colour (0 white, 2 iCEM's smooth plans), `action_cost` the weight of the
     control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still,
     `execute` the actions executed from each plan before the next is made, `drift_correction` whether plans
-    are scored less the model's zero-action drift;
+    are scored less the model's zero-action drift, `hold_pose` the `(position, turn)` of the moments' pose hold
+    (in place of the energy's);
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -133,6 +135,7 @@ def load_agent(
             hold_energy=hold_energy,
             execute=execute,
             drift_correction=drift_correction,
+            hold_pose=hold_pose,
         )
         model = _goal_model(payload, device)
         graph = None
@@ -160,12 +163,13 @@ def load_agent(
         hold_energy,
         execute,
         drift_correction,
+        hold_pose,
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
             "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, "
             "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy=, execute=, "
-            "drift_correction= and ensemble= apply to goal-reaching checkpoints; "
+            "drift_correction=, hold_pose= and ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     if not ensemble:  # an ensemble's members hold their weights already
@@ -236,10 +240,12 @@ def with_planning(
     hold_energy: float | None = None,
     execute: int | None = None,
     drift_correction: bool | None = None,
+    hold_pose: Sequence[float] | None = None,
 ) -> GoalAgentConfig:
     """`cfg` with another planner, planning horizon, goal-energy steps, state-part, glimpse or moment weight, control
     cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, CEM's
-    noise colour, the actions executed from each plan, or the drift correction (None keeps the saved one)."""
+    noise colour, the actions executed from each plan, the drift correction, or the pose hold (None keeps the
+    saved one; a pose hold replaces a saved energy hold)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -261,7 +267,9 @@ def with_planning(
         cfg = dataclasses.replace(cfg, first_order_weight=first_order_weight)
     if action_cost is not None:
         cfg = dataclasses.replace(cfg, action_cost=action_cost)
-    if hold_energy is not None:
+    if hold_pose is not None:
+        cfg = dataclasses.replace(cfg, hold_pose=tuple(hold_pose), hold_energy=hold_energy or 0.0)
+    elif hold_energy is not None:
         cfg = dataclasses.replace(cfg, hold_energy=hold_energy)
     if execute is not None:
         cfg = dataclasses.replace(cfg, execute=execute)

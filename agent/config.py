@@ -162,6 +162,10 @@ class GoalAgentConfig:
             block that reaches the goal is often pushed out again by a later plan chasing the energy left
             within tolerance. Calibrate it per model with `python -m benchmarks.push_t_hold`, which
             scores goal energies of scenes near goals whose tolerances are known.
+        hold_pose: `(position, turn)`: hold still while the glimpse's moments place the object within that centroid
+            shift (frame coordinates) and turn (degrees) of the goal's (`agent.objectives.PoseReached`), instead of
+            the energy's `hold_energy`. None (default): no pose hold. Calibrate it with
+            `python -m benchmarks.push_t_hold --pose`; needs a model with `moment_gain`.
         drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
             (`agent.objectives.DriftCorrected`): a plan then earns only what its actions change, not what the
             predictor's bias moves on its own. For tasks where nothing moves unless acted on (push-t's block).
@@ -205,6 +209,7 @@ class GoalAgentConfig:
     first_order_weight: float = 1.0
     action_cost: float = 0.0
     hold_energy: float = 0.0
+    hold_pose: tuple[float, float] | None = None
     drift_correction: bool = False
 
     def __post_init__(self) -> None:
@@ -215,6 +220,15 @@ class GoalAgentConfig:
             raise ValueError(f"agent.action_cost={self.action_cost}: must be >= 0 (0 leaves the control cost out)")
         if self.hold_energy < 0:
             raise ValueError(f"agent.hold_energy={self.hold_energy}: must be >= 0 (0 never holds)")
+        if self.hold_pose is not None:
+            if len(self.hold_pose) != 2 or min(self.hold_pose) <= 0:
+                raise ValueError(
+                    f"agent.hold_pose={list(self.hold_pose)}: give [position, turn], both > 0 (the centroid's shift "
+                    "in frame coordinates and the turn in degrees), or null"
+                )
+            if self.hold_energy > 0:
+                raise ValueError("agent.hold_energy and agent.hold_pose are two holds; give one of them")
+            object.__setattr__(self, "hold_pose", tuple(float(x) for x in self.hold_pose))
 
 
 def from_dict(cls, data: dict):

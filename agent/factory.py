@@ -6,7 +6,7 @@ import torch
 
 from agent.config import GoalAgentConfig, ModelConfig, RewardAgentConfig
 from agent.mpc import MPCAgent, MPCConfig
-from agent.objectives import ActionPenalty, GoalEnergy, GoalReached, WeightedSum
+from agent.objectives import ActionPenalty, GoalEnergy, GoalReached, PoseReached, WeightedSum
 from agent.planners import CEM, MPPI, GradientPlanner, HybridPlanner
 from agent.waypoints import LandmarkGraph
 from agent.world_model_agent import WorldModelAgent
@@ -58,6 +58,10 @@ def build_goal_agent(
     if cfg.action_cost > 0:
         objective = WeightedSum([(1.0, objective), (cfg.action_cost, ActionPenalty())])
     hold = GoalReached(observation_energy(cfg, model), cfg.hold_energy) if cfg.hold_energy > 0 else None
+    if cfg.hold_pose is not None:
+        if not getattr(model.cfg, "moment_gain", 0):
+            raise ValueError("hold_pose reads the glimpse's moments; this model has none (train with moment_gain > 0)")
+        hold = PoseReached(model.cfg.moment_orders, model.cfg.moment_gain, *cfg.hold_pose)
     mpc = MPCConfig(execute=cfg.execute)
     return MPCAgent(
         model,

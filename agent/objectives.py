@@ -5,6 +5,7 @@ Contract: `objective(zs (H+1, N, D), actions (H, N, A), goal (N, D) | None) -> e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -164,3 +165,58 @@ class GoalReached:
 
     def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> bool:
         return bool(self.energy.distance(z.unsqueeze(0), goal.unsqueeze(0))[0] <= self.threshold)
+
+
+class PoseReached:
+    """`reached(z (D,), goal (D,)) -> bool`: the glimpse's moments in the two latents place the object within
+    `position` and `turn` of the goal's pose, the way success's tolerances do (a box, not a weighted sum).
+
+    The latent's last `2 + 2 * len(orders)` dimensions are `gain` times the foreground's centroid and, per
+    orientation order n, a pair whose phase is n times the object's angle (`world_model.encoders.Glimpse`).
+    The turn is read from the highest order (the finest: 1 degree rms on push-t) as its phase difference over
+    n; each lower order must agree within half the highest one's period (an n-fold moment cannot tell a
+    turn from its 360/n-degree aliases, the first order can).
+
+    Why: near the goal the goal energy mixes the learned dimensions' noise into a weighted sum, and its hold
+    threshold trades early holds against missed ones (precision 0.95 at recall 0.70-0.76 on push-t's
+    calibration scenes); the moments' own box tells the same scenes at precision 0.99 and recall 0.82
+    (`python -m benchmarks.push_t_hold --pose`). The environment's success is never read.
+
+    Args:
+        orders: the model's `moment_orders`. gain: its `moment_gain`.
+        position: the largest centroid shift, in the glimpse's frame coordinates ([-1, 1] across the frame).
+        turn: the largest turn, in degrees.
+    """
+
+    def __init__(self, orders: Sequence[int], gain: float, position: float, turn: float):
+        if position <= 0 or turn <= 0:
+            raise ValueError(f"a pose hold needs a position and a turn > 0, got {position} and {turn}")
+        if not orders or gain <= 0:
+            raise ValueError("a pose hold reads the glimpse's moments: train with moment_gain > 0")
+        self.orders, self.gain = tuple(orders), gain
+        self.position, self.turn = position, math.radians(turn)
+        self.dims = 2 + 2 * len(self.orders)
+
+    def errors(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """`(..., D)` latents against goals -> `(..., 1 + len(orders))`: the centroid's shift, then per order
+        the turn its phase reads (radians, in [0, pi / n])."""
+        here, there = z[..., -self.dims :] / self.gain, goal[..., -self.dims :] / self.gain
+        columns = [(here[..., :2] - there[..., :2]).norm(dim=-1)]
+        for i, n in enumerate(self.orders):
+            a = torch.complex(here[..., 2 + 2 * i], here[..., 3 + 2 * i])
+            b = torch.complex(there[..., 2 + 2 * i], there[..., 3 + 2 * i])
+            columns.append(torch.angle(a * b.conj()).abs() / n)
+        return torch.stack(columns, dim=-1)
+
+    def within(self, errors: torch.Tensor, position: float, turn: float) -> torch.Tensor:
+        """`(...)` whether `errors` (as `errors` gives them) are within `position` and `turn` (radians), the
+        lower orders agreeing with the finest."""
+        finest = self.orders.index(max(self.orders))
+        inside = (errors[..., 0] <= position) & (errors[..., 1 + finest] <= turn)
+        for i in range(len(self.orders)):
+            if i != finest:
+                inside &= errors[..., 1 + i] <= math.pi / max(self.orders)
+        return inside
+
+    def __call__(self, z: torch.Tensor, goal: torch.Tensor) -> bool:
+        return bool(self.within(self.errors(z, goal), self.position, self.turn))

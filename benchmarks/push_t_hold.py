@@ -16,6 +16,10 @@ threshold as `eval.evaluate ... hold_energy=<t>`; `--threshold-out` writes the o
 file, for scripts (benchmarks/push_t_pixels.sh). The scenes all lie near the goal, where holding too early
 costs most, so along an episode the precision is at least this.
 
+`--pose` calibrates the pose hold instead (`eval.evaluate ... hold_pose=[position,turn]`, a model with the glimpse's
+moments): for each precision, the centroid shift and turn (a box, as success's tolerances) that catch the most
+scenes within tolerance at that precision; `--threshold-out` then writes `position,turn`.
+
 `--scenes-out F.npz` writes the rendered scenes and their labels (with no `--checkpoint`, that alone), and
 `--scenes F.npz` scores a written set instead of rendering it again (seconds instead of a minute).
 `python -m train.offline ... select_scenes=F.npz` freezes the encoder that scores best on them
@@ -35,6 +39,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from agent.checkpoint import load_agent  # noqa: E402
+from agent.objectives import PoseReached  # noqa: E402
 from envs import make_env  # noqa: E402
 from envs.tasks.goal import observe_at  # noqa: E402
 from envs.tasks.push_t import ANGLE_TOLERANCE, POSITION_TOLERANCE  # noqa: E402
@@ -148,6 +153,48 @@ def calibrate(args, scenes: GoalScenes) -> np.ndarray:
     return scene_energies(agent.model.encode, agent.hold.energy.distance, scenes, keys, torch.device("cpu"))
 
 
+POSE_POSITIONS = np.round(np.arange(0.002, 0.1001, 0.002), 3)  # the centroid shifts tried (frame coordinates)
+POSE_TURNS = np.arange(2.0, 30.01, 0.5)  # the turns tried (degrees)
+
+
+def pose_errors(args, scenes: GoalScenes) -> tuple[PoseReached, np.ndarray]:
+    """The checkpoint's pose reader and `(n, 1 + orders)` pose errors of `scenes` against their goals."""
+    agent = holding_agent(args)
+    cfg = agent.model.cfg
+    if not cfg.moment_gain:
+        raise ValueError(f"{args.checkpoint} has no glimpse moments (moment_gain): --pose reads them")
+    pose = PoseReached(cfg.moment_orders, cfg.moment_gain, 1.0, 1.0)
+    errors = scene_energies(agent.model.encode, pose.errors, scenes, agent.model.encoder.keys, torch.device("cpu"))
+    return pose, errors
+
+
+def pose_thresholds(pose: PoseReached, errors: np.ndarray, positive: np.ndarray, precisions=PRECISIONS):
+    """`[(precision asked, position, turn in degrees, recall, precision reached)]`: of the grid's boxes whose
+    scenes are positive at least that often, the one that catches the most positives (then the most precise);
+    `(p, 0.0, 0.0, 0.0, 0.0)` where none is."""
+    errors, positive = torch.as_tensor(errors), np.asarray(positive, bool)
+    found = {p: (0.0, 0.0, 0.0, 0.0) for p in precisions}  # position, turn, recall, precision
+    for position in POSE_POSITIONS:
+        for turn in POSE_TURNS:
+            held = pose.within(errors, float(position), np.radians(turn)).numpy()
+            if not held.any():
+                continue
+            precision, recall = positive[held].mean(), held[positive].mean() if positive.any() else 0.0
+            for p in precisions:
+                if precision >= p - 1e-12 and (recall, precision) > found[p][2:]:
+                    found[p] = (float(position), float(turn), float(recall), float(precision))
+    return [(p, *found[p]) for p in precisions]
+
+
+def report_pose(rows) -> str:
+    lines = [
+        "| precision | position (frame coordinates) | turn (degrees) | recall | precision reached |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {p:.2f} | {x:.3f} | {t:.1f} | {r:.2f} | {q:.3f} |" for p, x, t, r, q in rows]
+    return "\n".join(lines)
+
+
 def report(energy: np.ndarray, within: np.ndarray) -> str:
     lines = [
         f"{len(energy)} scenes near goals, {int(within.sum())} within tolerance; energy AUC {auc(energy, within):.3f}",
@@ -183,6 +230,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the report to this Markdown file")
     parser.add_argument("--threshold-out", default=None, help="write the threshold of --precision to this file")
     parser.add_argument("--precision", type=precision_arg, default=0.9, help="the precision --threshold-out's keeps")
+    parser.add_argument("--pose", action="store_true", help="calibrate the moments' pose hold (hold_pose=)")
     args = parser.parse_args()
     if args.checkpoint is None and args.scenes_out is None:
         parser.error("give --checkpoint to calibrate, or --scenes-out to write the scenes alone")
@@ -193,6 +241,18 @@ def main() -> None:
     if args.scenes_out:
         scenes.save(args.scenes_out)
     if args.checkpoint is None:
+        return
+    if args.pose:
+        pose, errors = pose_errors(args, scenes)
+        rows = pose_thresholds(pose, errors, scenes.within, sorted({*PRECISIONS, args.precision}))
+        text = f"{len(errors)} scenes near goals, {int(scenes.within.sum())} within tolerance; pose hold\n\n"
+        text += report_pose(rows)
+        print(text)
+        if args.out:
+            pathlib.Path(args.out).write_text(text + "\n")
+        if args.threshold_out:
+            ((_, position, turn, _, _),) = [row for row in rows if row[0] == args.precision]
+            pathlib.Path(args.threshold_out).write_text(f"{position:.3f},{turn:.1f}\n")
         return
     energy, within = calibrate(args, scenes), scenes.within
     text = report(energy, within)

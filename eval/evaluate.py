@@ -66,6 +66,7 @@ class EvalConfig:
     hold_energy: float | None = None
     execute: int | None = None
     drift_correction: bool | None = None
+    hold_pose: list[float] | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -108,6 +109,7 @@ class Job:
     hold_energy: float | None = None
     execute: int | None = None
     drift_correction: bool | None = None
+    hold_pose: tuple[float, ...] | None = None
     ensemble: tuple[str, ...] = ()
     device: str = "cpu"
 
@@ -172,6 +174,7 @@ def run_job(job: Job) -> dict:
         hold_energy=job.hold_energy,
         execute=job.execute,
         drift_correction=job.drift_correction,
+        hold_pose=job.hold_pose,
         ensemble=job.ensemble,
     )
     agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, job.device, *planning.values())
@@ -242,6 +245,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         hold_energy=cfg.hold_energy,
                         execute=cfg.execute,
                         drift_correction=cfg.drift_correction,
+                        hold_pose=None if cfg.hold_pose is None else tuple(cfg.hold_pose),
                         ensemble=tuple(cfg.ensemble),
                         device=cfg.device,
                     )

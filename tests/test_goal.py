@@ -113,6 +113,8 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert corrected.drift_correction and not agent.drift_correction
     corrected.reset()
     assert corrected.act(obs).shape == (2,)
+    with pytest.raises(ValueError, match="hold_pose reads the glimpse's moments; this model has none"):
+        load_agent(RunDir(tmp_path).checkpoint, env, hold_pose=[0.05, 15])
     committed = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, execute=2)
     assert committed.cfg.execute == 2 and agent.cfg.execute == 1
     committed.reset()
@@ -768,6 +770,53 @@ def test_push_t_hold_calibration_finds_the_largest_threshold_of_each_precision()
     moved, turned = np.linalg.norm(scenes[:, :2] - goal[:2], axis=1), np.abs(scenes[:, 2] - goal[2])
     assert moved[::2].max() <= 0.04 and moved[1::2].max() > 0.06 and moved.max() <= 0.08
     assert turned[::2].max() <= 0.3 and turned.max() <= 0.6 and (scenes[:, 3:] == goal[3:]).all()
+
+
+def _pose_latent(x, y, angle_deg, orders=(1, 3), gain=20.0, r=0.3):
+    """A latent whose last dimensions are `gain` times a glimpse's moments of an object at (x, y), turned."""
+    a = np.radians(angle_deg)
+    pairs = [v for n in orders for v in (r / n * np.cos(n * a), r / n * np.sin(n * a))]
+    return torch.tensor([0.7, -0.2, *(gain * np.array([x, y, *pairs]))], dtype=torch.float32)
+
+
+def test_pose_hold_reads_the_moments_as_a_box_and_tells_the_third_orders_aliases_apart():
+    from agent.objectives import PoseReached
+
+    hold = PoseReached((1, 3), 20.0, position=0.046, turn=15)
+    goal = _pose_latent(0.1, 0.2, 30)
+    assert hold(_pose_latent(0.1, 0.2, 30), goal)
+    assert hold(_pose_latent(0.13, 0.2, 40), goal)  # 0.03 and 10 degrees: inside the box
+    assert not hold(_pose_latent(0.16, 0.2, 30), goal)  # 0.06 off
+    assert not hold(_pose_latent(0.1, 0.2, 50), goal)  # 20 degrees off
+    assert not hold(_pose_latent(0.1, 0.2, 150), goal)  # 120 degrees: the third order's alias, the first order's not
+    alias_blind = PoseReached((3,), 20.0, position=0.046, turn=15)
+    assert alias_blind(_pose_latent(0.1, 0.2, 150, orders=(3,)), _pose_latent(0.1, 0.2, 30, orders=(3,)))
+    errors = hold.errors(_pose_latent(0.13, 0.2, 40)[None], goal[None])[0]
+    expected = torch.tensor([0.03, np.radians(10), np.radians(10)], dtype=torch.float32)
+    torch.testing.assert_close(errors, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="needs a position and a turn > 0"):
+        PoseReached((3,), 20.0, 0.0, 15)
+    with pytest.raises(ValueError, match="give \\[position, turn\\], both > 0"):
+        GoalAgentConfig(hold_pose=(0.05,))
+    with pytest.raises(ValueError, match="two holds; give one of them"):
+        GoalAgentConfig(hold_pose=(0.05, 15), hold_energy=3.0)
+
+
+def test_pose_hold_calibration_finds_the_box_of_each_precision():
+    from agent.objectives import PoseReached
+    from benchmarks.push_t_hold import pose_thresholds
+
+    pose = PoseReached((1, 3), 20.0, 1.0, 1.0)
+    # (shift, first-order turn, third-order turn) of six scenes; the third and sixth are outside tolerance.
+    errors = np.array(
+        [[0.01, 0.05, 0.05], [0.02, 0.1, 0.1], [0.03, 0.1, 0.3], [0.04, 0.1, 0.1], [0.02, 2.0, 0.05], [0.09, 0.1, 0.1]]
+    )
+    within = np.array([True, True, False, True, False, False])
+    rows = {p: row for p, *row in pose_thresholds(pose, errors, within, precisions=(1.0, 0.75))}
+    position, turn, recall, precision = rows[1.0]
+    assert recall == 1.0 and precision == 1.0  # the three inside, and none of the others
+    assert 0.04 <= position < 0.09 and np.radians(turn) < 0.3 and np.radians(turn) >= 0.1
+    assert rows[0.75][2] == 1.0  # the 120-degree alias (the fifth) is never held, at any box
 
 
 def test_push_t_hold_renders_labelled_scenes_for_encoder_selection(tmp_path):
