@@ -83,6 +83,7 @@ def load_agent(
     execute: int | None = None,
     drift_correction: bool | None = None,
     hold_pose: Sequence[float] | None = None,
+    cem_result: str | None = None,
     ensemble: Sequence[str | os.PathLike] = (),
 ):
     """Rebuild the agent saved in a checkpoint (reward-driven or goal-reaching) on `device`.
@@ -97,7 +98,7 @@ def load_agent(
     control cost in the goal energy, `hold_energy` the goal energy at or below which the agent holds still,
     `execute` the actions executed from each plan before the next is made, `drift_correction` whether plans
     are scored less the model's zero-action drift, `hold_pose` the `(position, turn)` of the moments' pose hold
-    (in place of the energy's);
+    (in place of the energy's), `cem_result` which plan CEM returns (`best` or `mean`);
     `waypoints=False` plans straight at the goal even when the checkpoint holds a memory graph
     (checkpoints of before the memory graph hold none: `python -m train.memory` adds one). With `env`,
     its observations must have the shapes the model was trained on (`check_env_shapes`).
@@ -136,6 +137,7 @@ def load_agent(
             execute=execute,
             drift_correction=drift_correction,
             hold_pose=hold_pose,
+            cem_result=cem_result,
         )
         model = _goal_model(payload, device)
         graph = None
@@ -164,12 +166,13 @@ def load_agent(
         execute,
         drift_correction,
         hold_pose,
+        cem_result,
     )
     if payload["kind"] != "goal" and (planning != (None,) * len(planning) or ensemble):
         raise ValueError(
             "planner=, horizon=, energy_steps=, waypoints=, state_weight=, glimpse_weight=, moment_weight=, "
             "first_order_weight=, samples=, iterations=, noise_beta=, action_cost=, hold_energy=, execute=, "
-            "drift_correction=, hold_pose= and ensemble= apply to goal-reaching checkpoints; "
+            "drift_correction=, hold_pose=, cem_result= and ensemble= apply to goal-reaching checkpoints; "
             "the reward agent plans with its saved MPPI settings"
         )
     if not ensemble:  # an ensemble's members hold their weights already
@@ -241,11 +244,12 @@ def with_planning(
     execute: int | None = None,
     drift_correction: bool | None = None,
     hold_pose: Sequence[float] | None = None,
+    cem_result: str | None = None,
 ) -> GoalAgentConfig:
     """`cfg` with another planner, planning horizon, goal-energy steps, state-part, glimpse or moment weight, control
     cost, hold energy, the sampling planner's (CEM's or MPPI's) samples per iteration or iterations, CEM's
-    noise colour, the actions executed from each plan, the drift correction, or the pose hold (None keeps the
-    saved one; a pose hold replaces a saved energy hold)."""
+    noise colour or returned plan, the actions executed from each plan, the drift correction, or the pose hold
+    (None keeps the saved one; a pose hold replaces a saved energy hold)."""
     if planner is not None:
         cfg = dataclasses.replace(cfg, planner=planner)
     if horizon is not None:
@@ -275,6 +279,10 @@ def with_planning(
         cfg = dataclasses.replace(cfg, execute=execute)
     if drift_correction is not None:
         cfg = dataclasses.replace(cfg, drift_correction=drift_correction)
+    if cem_result is not None:
+        if cfg.planner not in ("cem", "hybrid"):
+            raise ValueError(f"cem_result= picks CEM's returned plan (planner=cem or hybrid), not {cfg.planner}")
+        cfg = dataclasses.replace(cfg, cem=dataclasses.replace(cfg.cem, result=cem_result))
     cfg = _with_sampler(cfg, samples, iterations, noise_beta)
     section = getattr(cfg, {"hybrid": "cem"}.get(cfg.planner, cfg.planner), None)  # None: build_planner says
     plan_length = section.horizon if section is not None else cfg.execute

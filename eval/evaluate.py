@@ -67,6 +67,7 @@ class EvalConfig:
     execute: int | None = None
     drift_correction: bool | None = None
     hold_pose: list[float] | None = None
+    cem_result: str | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -110,6 +111,7 @@ class Job:
     execute: int | None = None
     drift_correction: bool | None = None
     hold_pose: tuple[float, ...] | None = None
+    cem_result: str | None = None
     ensemble: tuple[str, ...] = ()
     device: str = "cpu"
 
@@ -175,6 +177,7 @@ def run_job(job: Job) -> dict:
         execute=job.execute,
         drift_correction=job.drift_correction,
         hold_pose=job.hold_pose,
+        cem_result=job.cem_result,
         ensemble=job.ensemble,
     )
     agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, job.device, *planning.values())
@@ -246,6 +249,7 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         execute=cfg.execute,
                         drift_correction=cfg.drift_correction,
                         hold_pose=None if cfg.hold_pose is None else tuple(cfg.hold_pose),
+                        cem_result=cfg.cem_result,
                         ensemble=tuple(cfg.ensemble),
                         device=cfg.device,
                     )

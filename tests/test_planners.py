@@ -56,6 +56,7 @@ def planners(horizon=H):
     return {
         "cem": cem,
         "icem": CEM(CEMConfig(horizon=horizon, samples=256, iterations=8, elites=16, noise_beta=2.0)),
+        "cem-mean": CEM(CEMConfig(horizon=horizon, samples=256, iterations=8, elites=16, result="mean")),
         # The temperature suits these energies (~0.01-0.1); TD-MPC2's 0.5 suits returns in the hundreds.
         "mppi": MPPI(
             MPPIConfig(horizon=horizon, samples=256, iterations=12, elites=32, temperature=20.0, init_std=1.0)
@@ -296,3 +297,18 @@ def test_goal_agent_action_cost_adds_the_plans_mean_squared_action_to_the_goal_e
     torch.testing.assert_close(costly(zs, rest, goal), plain(zs, rest, goal))
     with pytest.raises(ValueError, match="action_cost=-0.5: must be >= 0"):
         GoalAgentConfig(action_cost=-0.5)
+
+
+def test_cem_mean_result_is_the_last_refits_mean_scored_once_more():
+    cfg = CEMConfig(horizon=H, samples=64, iterations=3, elites=8, momentum=0.0)
+    dyn, z0, goal = PointMass(), torch.zeros(2), torch.tensor([0.3, -0.2])
+    best = CEM(cfg).plan(z0, dyn, GoalEnergy("l2"), goal=goal, generator=torch.Generator().manual_seed(0))
+    mean = CEM(dataclasses.replace(cfg, result="mean")).plan(
+        z0, dyn, GoalEnergy("l2"), goal=goal, generator=torch.Generator().manual_seed(0)
+    )
+    # The same search; with no momentum the returned mean is the last iteration's elites' mean.
+    torch.testing.assert_close(mean.actions, best.elites.mean(1))
+    final = z0 + dyn.dt * mean.actions.sum(0)
+    assert mean.energy.item() == pytest.approx(float((final - goal).pow(2).sum()), rel=1e-4)
+    with pytest.raises(ValueError, match="choose best .* or mean"):
+        CEMConfig(result="median")

@@ -30,6 +30,9 @@ class CEMConfig:
         init_std, min_std, max_std: the sampling std at start and its bounds.
         momentum: weight of the previous mean/std in each refit (0 = plain CEM).
         noise_beta: power-law exponent of the noise over time (0 white; iCEM uses 2-2.5).
+        result: the plan returned: `best`, the lowest-energy candidate seen (default), or `mean`, the last
+            refit's mean (scored once more). Why `mean`: the best of hundreds of candidates is also the one
+            that most exploits the model's errors; the mean of the elites is what many of them agree on.
     """
 
     horizon: int = 5
@@ -41,6 +44,11 @@ class CEMConfig:
     max_std: float = 2.0
     momentum: float = 0.1
     noise_beta: float = 0.0
+    result: str = "best"
+
+    def __post_init__(self) -> None:
+        if self.result not in ("best", "mean"):
+            raise ValueError(f"CEM result={self.result!r}; choose best (the best candidate) or mean (the elites' mean)")
 
 
 class CEM:
@@ -87,6 +95,9 @@ class CEM:
             mean = m * mean + (1 - m) * elites.mean(2)
             std = (m * std + (1 - m) * elites.std(2)).clamp(cfg.min_std, cfg.max_std)
             info[f"energy_it{it}"] = best_energy.mean().item()
+        if cfg.result == "mean":
+            best_actions = mean
+            best_energy = evaluate(z0, mean.unsqueeze(2), dynamics, objective, goal)[:, 0]
         info["energy"] = best_energy.mean().item()
         info["time_ms"] = (time.perf_counter() - start) * 1e3
         return unbatch(PlanResult(best_actions, best_energy, info, elites, std), single)
