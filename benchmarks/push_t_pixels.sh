@@ -6,13 +6,14 @@
 # glimpse, whose last 6 dimensions are the foreground's moments (centroid, first- and third-order orientations,
 # gain 20), for 30 minutes alone on two threads (encoder frozen after 20: the one, scored every minute before,
 # whose learned goal energy best tells the calibration scenes within tolerance, train/selection.py), calibrates the
-# hold (the goal energy at or below which the agent stands still: benchmarks/push_t_hold.py, its
-# 0.95-precision threshold; HOLD_PRECISION=90 for 0.90, the forty-first session's) on those scenes (960 near
-# 40 goals that no evaluation uses, rendered once beside the dataset), and evaluates CEM 128x5 with iCEM's
+# hold (where the agent stands still: benchmarks/push_t_hold.py) on those scenes (960 near 40 goals that no
+# evaluation uses, rendered once beside the dataset): HOLD=pose (default) the moments' pose box of precision
+# HOLD_PRECISION (default 98: 0.98), HOLD=energy the goal energy's threshold (default 95; 90 is the forty-first
+# session's), and evaluates CEM 128x5 with iCEM's
 # coloured noise (beta 2) at horizon 20 with that hold on the issue's 50 seeded pairs (`seeds=[0]`) and on 50
 # others (`seeds=[1]`), two workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and
 # the hold calibrated with it. Folders push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN]. Results:
-# benchmarks/results/goal/README.md, thirty-eighth to forty-second sessions.
+# benchmarks/results/goal/README.md, thirty-eighth to forty-third sessions.
 # MOMENT_ORDERS=3 leaves the first-order orientation out (the forty-first session's recipe; folders
 # push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]): its third order repeats every 120 degrees.
 # MOMENTS=0 learns all the glimpse's dimensions (the fortieth session's recipe, its folders); with it, SELECT=0
@@ -31,7 +32,12 @@ SELECT=${SELECT:-1}
 MOMENTS=${MOMENTS:-1}
 MOMENT_WEIGHT=${MOMENT_WEIGHT:-10}
 MOMENT_ORDERS=${MOMENT_ORDERS:-1,3}
-HOLD_PRECISION=${HOLD_PRECISION:-95}
+HOLD=${HOLD:-pose}
+case "$HOLD" in
+  pose) HOLD_PRECISION=${HOLD_PRECISION:-98} ;;
+  energy) HOLD_PRECISION=${HOLD_PRECISION:-95} ;;
+  *) echo "HOLD=$HOLD: choose pose (the moments' pose box) or energy (the goal energy's threshold)" >&2; exit 2 ;;
+esac
 TASK=goal/push-t-block-aa
 SCENES=data/goal/push-t-block-aa-scenes.npz
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -68,17 +74,27 @@ for seed in "${@:-0}"; do
     ++agent.model.overrides.glimpse_dims=24 ++agent.model.overrides.vicreg_cov_weight=0 \
     ++agent.model.overrides.probe_size=0 freeze_encoder_s=$((FREEZE * 60)) frozen_batch_size=256 \
     "${select[@]}" run_dir="$folder/model"
-  OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --checkpoint "$folder/model/checkpoints/latest.pt" --task $TASK \
-    --state-weight 0 --scenes "$SCENES" "${hold[@]}" --precision "0.$HOLD_PRECISION" \
-    --out "$folder/hold_calibration_state0.md" --threshold-out "$folder/hold_energy_p$HOLD_PRECISION.txt"
-  suffix=
-  [ "$HOLD_PRECISION" != 90 ] && suffix=$HOLD_PRECISION
+  if [ "$HOLD" = pose ]; then
+    [ "$MOMENTS" = 1 ] || { echo "HOLD=pose reads the glimpse's moments: use MOMENTS=1, or HOLD=energy" >&2; exit 2; }
+    OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --checkpoint "$folder/model/checkpoints/latest.pt" --task $TASK \
+      --state-weight 0 --scenes "$SCENES" "${hold[@]}" --pose --precision "0.$HOLD_PRECISION" \
+      --out "$folder/hold_calibration_pose.md" --threshold-out "$folder/hold_pose_p$HOLD_PRECISION.txt"
+    suffix=_pose$HOLD_PRECISION
+    holding="hold_pose=[$(cat "$folder/hold_pose_p$HOLD_PRECISION.txt")]"
+  else
+    OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --checkpoint "$folder/model/checkpoints/latest.pt" --task $TASK \
+      --state-weight 0 --scenes "$SCENES" "${hold[@]}" --precision "0.$HOLD_PRECISION" \
+      --out "$folder/hold_calibration_state0.md" --threshold-out "$folder/hold_energy_p$HOLD_PRECISION.txt"
+    suffix=_hold
+    [ "$HOLD_PRECISION" != 90 ] && suffix=_hold$HOLD_PRECISION
+    holding="hold_energy=$(cat "$folder/hold_energy_p$HOLD_PRECISION.txt")"
+  fi
   for pairs in 0 1; do
-    name=eval_cem_h20_50pairs_state0_beta2_hold$suffix
-    [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0_beta2_hold$suffix
+    name=eval_cem_h20_50pairs_state0_beta2$suffix
+    [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0_beta2$suffix
     OMP_NUM_THREADS=1 $PY -m eval.evaluate task=$TASK obs=proprio+pixels checkpoint="$folder/model/checkpoints/latest.pt" \
       planner=cem horizon=20 energy_steps=all waypoints=false state_weight=0 noise_beta=2 "${planning[@]}" \
-      hold_energy="$(cat "$folder/hold_energy_p$HOLD_PRECISION.txt")" budget=40 episodes=50 seeds=[$pairs] \
+      "$holding" budget=40 episodes=50 seeds=[$pairs] \
       workers=2 video=$((pairs == 0 ? 2 : 0)) progress=false out="$folder/$name"
   done
 done
