@@ -244,6 +244,28 @@ def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_ene
     assert (planned.moment_weight, planned.first_order_weight) == (3.0, 0.5)
 
 
+def test_the_pose_hold_reads_a_moment_models_own_latents():
+    """On real encodings: the same scene holds, a move or a quarter turn does not; the pose hold replaces a
+    saved energy hold, and a model without moments is refused."""
+    from agent.checkpoint import with_planning
+    from agent.config import GoalAgentConfig, ModelConfig
+    from agent.factory import build_goal_agent
+    from agent.objectives import PoseReached
+
+    both = _model(latent_norm="none", moment_gain=5.0, moment_orders=[1, 3], glimpse_dims=8)
+    saved = GoalAgentConfig(inputs="state+pixels", model=ModelConfig(size="tiny"), hold_energy=2.0)
+    cfg = with_planning(saved, hold_pose=[0.1, 15])
+    assert cfg.hold_pose == (0.1, 15.0) and cfg.hold_energy == 0.0
+    agent = build_goal_agent(cfg, both, A, generator=torch.Generator())
+    assert isinstance(agent.hold, PoseReached)
+    frames = torch.stack([_scene(L_SHAPE, 4, 6), _scene(L_SHAPE, 18, 15), _scene(L_SHAPE.rot90(1, (0, 1)), 4, 6)])
+    with torch.no_grad():
+        z = both.encode({"state": torch.zeros(3, 2), "pixels": frames})
+    assert agent.hold(z[0], z[0]) and not agent.hold(z[1], z[0]) and not agent.hold(z[2], z[0])
+    with pytest.raises(ValueError, match="hold_pose reads the glimpse's moments; this model has none"):
+        build_goal_agent(cfg, _model(), A, generator=torch.Generator())
+
+
 def test_moment_config_errors_name_the_fix():
     base = dict(latent_dim=16, state_latent=K, glimpse=12, glimpse_dims=G, latent_norm="none")
     for bad in (dict(glimpse=0, glimpse_dims=0), dict(glimpse_dims=4), dict(moment_gain=-1.0)):
