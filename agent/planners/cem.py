@@ -55,7 +55,8 @@ class CEM:
     """Samples Gaussian action sequences, refits mean and std to the lowest-energy elites.
 
     The mean of the previous iteration is always one of the candidates, and the returned plan is the
-    best candidate seen, so the energy never gets worse across iterations.
+    best candidate seen (`result="best"`), so the energy never gets worse across iterations; `result="mean"`
+    returns the last refit's mean instead, whatever its energy.
     """
 
     def __init__(self, cfg: CEMConfig):
