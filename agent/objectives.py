@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from agent.planners.base import rollout
+
 Objective = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
@@ -146,11 +148,7 @@ class DriftCorrected:
 def zero_action_drift(dynamics: Callable, z0: torch.Tensor, horizon: int, action_dim: int) -> torch.Tensor:
     """`(H+1, 1, D)`: the zero-action rollout of `dynamics` from `z0 (D,)`, less `z0` (row 0 is zeros)."""
     z = z0.unsqueeze(0)  # (1, D)
-    zs = [z]
-    zero = z.new_zeros(1, action_dim)
-    for _ in range(horizon):
-        zs.append(dynamics(zs[-1], zero))
-    return torch.stack(zs) - z  # (H+1, 1, D)
+    return rollout(z, z.new_zeros(horizon, 1, action_dim), dynamics) - z  # (H+1, 1, D)
 
 
 class GoalReached:

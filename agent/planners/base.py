@@ -61,6 +61,14 @@ def unbatch(result: PlanResult, single: bool) -> PlanResult:
     return result
 
 
+def rollout(z: torch.Tensor, actions: torch.Tensor, dynamics: Dynamics) -> torch.Tensor:
+    """`z (B, D)` stepped through `actions (H, B, A)` by `dynamics` -> `(H+1, B, D)`, the start first."""
+    zs = [z]
+    for a in actions:
+        zs.append(dynamics(zs[-1], a))
+    return torch.stack(zs)
+
+
 def evaluate(
     z0: torch.Tensor, actions: torch.Tensor, dynamics: Dynamics, objective: Objective, goal: torch.Tensor | None
 ) -> torch.Tensor:
@@ -76,12 +84,9 @@ def evaluate(
     """
     H, G, N, A = actions.shape
     flat = actions.reshape(H, G * N, A)  # problem-major: index g * N + n
-    z = z0.repeat_interleave(N, dim=0)  # (G*N, D)
-    zs = [z]
-    for t in range(H):
-        zs.append(dynamics(zs[-1], flat[t]))
+    zs = rollout(z0.repeat_interleave(N, dim=0), flat, dynamics)  # (H+1, G*N, D)
     goals = None if goal is None else goal.repeat_interleave(N, dim=0)
-    return objective(torch.stack(zs), flat, goals).view(G, N)
+    return objective(zs, flat, goals).view(G, N)
 
 
 def standard_normal(generators: Generators, G: int, shape: tuple[int, ...], device) -> torch.Tensor:
