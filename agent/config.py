@@ -169,6 +169,14 @@ class GoalAgentConfig:
         drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
             (`agent.objectives.DriftCorrected`): a plan then earns only what its actions change, not what the
             predictor's bias moves on its own. For tasks where nothing moves unless acted on (push-t's block).
+        adapt_steps: before each plan, this many Adam steps fit the predictor to the episode's own transitions so
+            far (`agent.adaptation.PredictorAdaptation`: the training's loss on sequences of `horizon` actions);
+            every episode starts from the trained weights. 0 (default): never. Why: the planner picks the plans
+            the model gets most wrong, and on push-t they were pushes that never touched the block, predicted
+            again after every miss; the episode's frames refute them where the agent stands.
+        adapt_lr: those steps' learning rate.
+        adapt_pull: after each of those steps the predictor's weights move this fraction of the way back to the
+            trained ones (0, default: never), so that what an episode taught fades as it moves on.
     """
 
     inputs: str = "pixels"
@@ -211,6 +219,9 @@ class GoalAgentConfig:
     hold_energy: float = 0.0
     hold_pose: tuple[float, float] | None = None
     drift_correction: bool = False
+    adapt_steps: int = 0
+    adapt_lr: float = 1e-4
+    adapt_pull: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("state_weight", "glimpse_weight", "moment_weight", "first_order_weight"):
@@ -220,6 +231,11 @@ class GoalAgentConfig:
             raise ValueError(f"agent.action_cost={self.action_cost}: must be >= 0 (0 leaves the control cost out)")
         if self.hold_energy < 0:
             raise ValueError(f"agent.hold_energy={self.hold_energy}: must be >= 0 (0 never holds)")
+        if self.adapt_steps < 0 or self.adapt_lr <= 0 or not 0 <= self.adapt_pull < 1:
+            raise ValueError(
+                f"agent.adapt_steps={self.adapt_steps}, adapt_lr={self.adapt_lr}, adapt_pull={self.adapt_pull}: the "
+                "steps must be >= 0 (0 never adapts), the learning rate > 0 and the pull in [0, 1)"
+            )
         if self.hold_pose is not None:
             if len(self.hold_pose) != 2 or min(self.hold_pose) <= 0:
                 raise ValueError(

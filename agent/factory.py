@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from agent.adaptation import PredictorAdaptation
 from agent.config import GoalAgentConfig, ModelConfig, RewardAgentConfig
 from agent.mpc import MPCAgent, MPCConfig
 from agent.objectives import ActionPenalty, GoalEnergy, GoalReached, PoseReached, WeightedSum
@@ -63,6 +64,13 @@ def build_goal_agent(
             raise ValueError("hold_pose reads the glimpse's moments; this model has none (train with moment_gain > 0)")
         hold = PoseReached(model.cfg.moment_orders, model.cfg.moment_gain, *cfg.hold_pose)
     mpc = MPCConfig(execute=cfg.execute)
+    adaptation = None
+    if cfg.adapt_steps:
+        if getattr(model, "members", None) is not None:
+            raise ValueError("adapt_steps fits one model's predictor; plan with one checkpoint, or adapt_steps=0")
+        adaptation = PredictorAdaptation(
+            model, steps=cfg.adapt_steps, lr=cfg.adapt_lr, horizon=cfg.horizon, pull=cfg.adapt_pull
+        )
     return MPCAgent(
         model,
         build_planner(cfg),
@@ -73,6 +81,7 @@ def build_goal_agent(
         waypoints=waypoints,
         hold=hold,
         drift_correction=cfg.drift_correction,
+        adaptation=adaptation,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from agent.adaptation import PredictorAdaptation
 from agent.objectives import DriftCorrected
 from agent.planners.base import Objective, shift
 from agent.rng import restore_generator
@@ -90,6 +91,8 @@ class MPCAgent:
             of planning. None: always plan.
         drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
             (`agent.objectives.DriftCorrected`), for tasks where nothing moves unless acted on.
+        adaptation: fits the predictor to the episode's own transitions before each plan
+            (`agent.adaptation.PredictorAdaptation`); `reset` puts the trained weights back. None: never.
     """
 
     def __init__(
@@ -104,8 +107,10 @@ class MPCAgent:
         waypoints: LandmarkGraph | None = None,
         hold: Callable[[torch.Tensor, torch.Tensor], bool] | None = None,
         drift_correction: bool = False,
+        adaptation: PredictorAdaptation | None = None,
     ):
         self.model, self.planner, self.objective = model, planner, objective
+        self.adaptation = adaptation
         self.waypoints, self.hold, self.drift_correction = waypoints, hold, drift_correction
         self.history = getattr(getattr(model, "cfg", None), "history", 1)
         self.dynamics = LatentDynamics(model, action_dim)
@@ -127,6 +132,8 @@ class MPCAgent:
         self._since_plan = 0
         self._route = None  # shortest paths through the memory graph to this episode's goal
         self._past: list[torch.Tensor] = []  # latents (D,) of the last history-1 observations, oldest first
+        if self.adaptation is not None:
+            self.adaptation.reset()
 
     @torch.no_grad()
     def encode_goal(self, goal: dict) -> torch.Tensor:
@@ -139,25 +146,33 @@ class MPCAgent:
         z = None
         check = self.hold is not None and goal is not None
         due = self._plan is None or self._since_plan >= self.cfg.execute
-        if check or self.history > 1 or due:
+        if check or self.history > 1 or due or self.adaptation is not None:
             with torch.no_grad():
                 z = self.model.encode(obs_to_tensor(obs, self.device))[0]  # (D,)
         g = self.encode_goal(goal) if goal is not None and (check or due) else None  # (D,), encoded once
         holding = check and self.hold(z, g)
+        if self.adaptation is not None:
+            self.adaptation.observe(z)
         if holding:
             self._plan = None  # the next plan starts afresh from wherever the hold ends
         elif due:
+            if self.adaptation is not None:
+                self.adaptation.update()  # the plan then comes from the model corrected by what happened
             self._replan(z, g)
         if self.history > 1:  # every observation enters the predictor's past, planned on or not
             self._past = [*self._past, z][-(self.history - 1) :]
         if holding:
-            return np.zeros(self.dynamics.action_dim, np.float32)
-        action = self._plan[self._since_plan]
-        self._since_plan += 1
-        if explore:
-            noise = torch.randn(action.shape, generator=self.generator, device=self.generator.device)
-            action = action + self.cfg.explore_std * noise.to(action.device)
-        return action.clamp(-1, 1).float().cpu().numpy()
+            action = torch.zeros(self.dynamics.action_dim, device=z.device)
+        else:
+            action = self._plan[self._since_plan]
+            self._since_plan += 1
+            if explore:
+                noise = torch.randn(action.shape, generator=self.generator, device=self.generator.device)
+                action = action + self.cfg.explore_std * noise.to(action.device)
+        action = action.clamp(-1, 1).float()
+        if self.adaptation is not None:
+            self.adaptation.acted(action)
+        return action.cpu().numpy()
 
     def _state(self, z: torch.Tensor) -> torch.Tensor:
         """The planner's start: `z (D,)`, or with a history the window `(h*D,)` of the past latents and

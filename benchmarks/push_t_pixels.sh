@@ -12,8 +12,10 @@
 # session's), and evaluates CEM 128x5 with iCEM's
 # coloured noise (beta 2) at horizon 20 with that hold on the issue's 50 seeded pairs (`seeds=[0]`) and on 50
 # others (`seeds=[1]`), two workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and
-# the hold calibrated with it. Folders push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN]. Results:
-# benchmarks/results/goal/README.md, thirty-eighth to forty-third sessions.
+# the hold calibrated with it, and the predictor fitted to each episode's own transitions before each plan
+# (ADAPT_STEPS, default 2, Adam steps at ADAPT_LR, default 1e-4; ADAPT_STEPS=0 plans with the trained model as
+# it is, the forty-third session's recipe). Folders push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN].
+# Results: benchmarks/results/goal/README.md, thirty-eighth to forty-fourth sessions.
 # MOMENT_ORDERS=3 leaves the first-order orientation out (the forty-first session's recipe; folders
 # push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]): its third order repeats every 120 degrees.
 # MOMENTS=0 learns all the glimpse's dimensions (the fortieth session's recipe, its folders); with it, SELECT=0
@@ -33,6 +35,8 @@ MOMENTS=${MOMENTS:-1}
 MOMENT_WEIGHT=${MOMENT_WEIGHT:-10}
 MOMENT_ORDERS=${MOMENT_ORDERS:-1,3}
 HOLD=${HOLD:-pose}
+ADAPT_STEPS=${ADAPT_STEPS:-2}
+ADAPT_LR=${ADAPT_LR:-1e-4}
 case "$HOLD" in
   pose) HOLD_PRECISION=${HOLD_PRECISION:-98} ;;
   energy) HOLD_PRECISION=${HOLD_PRECISION:-95} ;;
@@ -89,12 +93,18 @@ for seed in "${@:-0}"; do
     [ "$HOLD_PRECISION" != 90 ] && suffix=_hold$HOLD_PRECISION
     holding="hold_energy=$(cat "$folder/hold_energy_p$HOLD_PRECISION.txt")"
   fi
+  adapt=()
+  if [ "$ADAPT_STEPS" != 0 ]; then
+    adapt=(adapt_steps="$ADAPT_STEPS" adapt_lr="$ADAPT_LR")
+    suffix=${suffix}_ad$ADAPT_STEPS
+    [ "$ADAPT_LR" != 1e-4 ] && suffix=${suffix}_lr$ADAPT_LR
+  fi
   for pairs in 0 1; do
     name=eval_cem_h20_50pairs_state0_beta2$suffix
     [ "$pairs" = 1 ] && name=eval_cem_h20_50pairs_seed1_state0_beta2$suffix
     OMP_NUM_THREADS=1 $PY -m eval.evaluate task=$TASK obs=proprio+pixels checkpoint="$folder/model/checkpoints/latest.pt" \
       planner=cem horizon=20 energy_steps=all waypoints=false state_weight=0 noise_beta=2 "${planning[@]}" \
-      "$holding" budget=40 episodes=50 seeds=[$pairs] \
+      "$holding" "${adapt[@]}" budget=40 episodes=50 seeds=[$pairs] \
       workers=2 video=$((pairs == 0 ? 2 : 0)) progress=false out="$folder/$name"
   done
 done

@@ -32,6 +32,7 @@ import imageio.v2 as imageio
 import numpy as np
 from tqdm import tqdm
 
+from agent.planning import Planning
 from envs import make_env
 from eval.episode import run_episode
 from eval.machine import machine
@@ -46,6 +47,9 @@ class EvalConfig:
 
     `device`: where checkpoints' agents plan: `auto` (CUDA when present, else the CPU), `cpu`, `cuda`,
     `cuda:1`, ... Each worker process loads its own copy there. Random agents ignore it.
+
+    The keys from `planner` to `adapt_pull` are `agent.planning.Planning`'s: each replaces a goal checkpoint's
+    saved planning setting (None keeps it); `ensemble` names further checkpoints that plan beside `checkpoint`.
     """
 
     task: str = "dmc/walker-walk"
@@ -68,6 +72,9 @@ class EvalConfig:
     drift_correction: bool | None = None
     hold_pose: list[float] | None = None
     cem_result: str | None = None
+    adapt_steps: int | None = None
+    adapt_lr: float | None = None
+    adapt_pull: float | None = None
     ensemble: list[str] = field(default_factory=list)
     budget: int = 0
     episodes: int = 10
@@ -92,26 +99,10 @@ class Job:
     checkpoint: str | None
     video: str | None
     render_size: int
-    planner: str | None = None
     render_quality: str = "video"
-    horizon: int | None = None
-    energy_steps: str | None = None
     size: int = 64
     action_repeat: int | None = None
-    waypoints: bool | None = None
-    state_weight: float | None = None
-    glimpse_weight: float | None = None
-    moment_weight: float | None = None
-    first_order_weight: float | None = None
-    samples: int | None = None
-    iterations: int | None = None
-    noise_beta: float | None = None
-    action_cost: float | None = None
-    hold_energy: float | None = None
-    execute: int | None = None
-    drift_correction: bool | None = None
-    hold_pose: tuple[float, ...] | None = None
-    cem_result: str | None = None
+    planning: Planning = Planning()
     ensemble: tuple[str, ...] = ()
     device: str = "cpu"
 
@@ -129,11 +120,18 @@ _CACHE: dict = {}  # per worker process: (task, obs, sizes, action repeat) -> en
 _AGENT: dict = {}  # per worker process: the last agent loaded, under "key" and "agent"
 
 
-def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = None, device: str = "cpu", **planning):
+def make_agent(
+    checkpoint: str | None,
+    env,
+    seed: int,
+    planning: Planning | None = None,
+    device: str = "cpu",
+    ensemble: tuple[str, ...] = (),
+):
     """A random agent, or the agent saved in `checkpoint` on `device` (`auto`: CUDA when present), with
-    other planning settings when given."""
+    `planning` in place of its saved settings where given."""
     if checkpoint is None:
-        if planning.get("ensemble"):
+        if ensemble:
             raise ValueError("ensemble= lists models that plan beside checkpoint=; give checkpoint= as well")
         from agent.random_agent import RandomAgent
 
@@ -141,7 +139,7 @@ def make_agent(checkpoint: str | None, env, seed: int, planner: str | None = Non
     from agent.checkpoint import load_agent
     from train.run_dir import resolve_device
 
-    return load_agent(checkpoint, env, seed=seed, device=resolve_device(device), planner=planner, **planning)
+    return load_agent(checkpoint, env, seed=seed, device=resolve_device(device), planning=planning, ensemble=ensemble)
 
 
 def run_job(job: Job) -> dict:
@@ -161,28 +159,9 @@ def run_job(job: Job) -> dict:
     # The checkpoint's modification time is part of the key: training rewrites the same file between
     # evaluations, and the worker must plan with the new one.
     stamps = [os.stat(p).st_mtime_ns for p in ((job.checkpoint,) if job.checkpoint else ()) + job.ensemble]
-    planning = dict(
-        horizon=job.horizon,
-        energy_steps=job.energy_steps,
-        waypoints=job.waypoints,
-        state_weight=job.state_weight,
-        glimpse_weight=job.glimpse_weight,
-        moment_weight=job.moment_weight,
-        first_order_weight=job.first_order_weight,
-        samples=job.samples,
-        iterations=job.iterations,
-        noise_beta=job.noise_beta,
-        action_cost=job.action_cost,
-        hold_energy=job.hold_energy,
-        execute=job.execute,
-        drift_correction=job.drift_correction,
-        hold_pose=job.hold_pose,
-        cem_result=job.cem_result,
-        ensemble=job.ensemble,
-    )
-    agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.planner, job.device, *planning.values())
+    agent_key = (job.checkpoint, *stamps, job.task, job.obs, job.device, job.planning, job.ensemble)
     if _AGENT.get("key") != agent_key:
-        agent = make_agent(job.checkpoint, env, seed, job.planner, job.device, **planning)
+        agent = make_agent(job.checkpoint, env, seed, job.planning, job.device, job.ensemble)
         _AGENT.update(key=agent_key, agent=agent)
     agent = _AGENT["agent"]
     reseed(agent, seed)
@@ -216,7 +195,7 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
-    jobs = []
+    jobs, planning = [], Planning.of(cfg)
     for task, obs in resolve(cfg.task, cfg.obs):
         for run_seed in cfg.seeds:
             for ep in range(cfg.episodes):
@@ -232,24 +211,8 @@ def jobs_for(cfg: EvalConfig, out: pathlib.Path) -> list[Job]:
                         cfg.checkpoint,
                         video,
                         cfg.render_size,
-                        cfg.planner,
                         cfg.render_quality,
-                        cfg.horizon,
-                        cfg.energy_steps,
-                        waypoints=cfg.waypoints,
-                        state_weight=cfg.state_weight,
-                        glimpse_weight=cfg.glimpse_weight,
-                        moment_weight=cfg.moment_weight,
-                        first_order_weight=cfg.first_order_weight,
-                        samples=cfg.samples,
-                        iterations=cfg.iterations,
-                        noise_beta=cfg.noise_beta,
-                        action_cost=cfg.action_cost,
-                        hold_energy=cfg.hold_energy,
-                        execute=cfg.execute,
-                        drift_correction=cfg.drift_correction,
-                        hold_pose=None if cfg.hold_pose is None else tuple(cfg.hold_pose),
-                        cem_result=cfg.cem_result,
+                        planning=planning,
                         ensemble=tuple(cfg.ensemble),
                         device=cfg.device,
                     )

@@ -390,3 +390,17 @@ def test_reacher_failures_traces_an_evaluation_episode_as_evaluation_runs_it():
     assert row["return"] == run_episode(env, agent, seed=seed).total_return  # the same episode, replayed
     assert row["end_dist"] > 0 and np.isfinite(row["end_pred_reward"]) and row["end_speed"] >= 0
     assert row["first_reach"] is None or 0 <= row["first_reach"] < 500
+
+
+def test_a_reward_checkpoint_refuses_goal_planning_settings_by_name(tmp_path):
+    from agent.checkpoint import agent_payload, load_agent, save_checkpoint
+
+    agent = _agent()
+    path = save_checkpoint(
+        tmp_path / "reward.pt", agent_payload("reward", agent.cfg, {"state": (S,)}, A, agent, discount=0.9)
+    )
+    assert type(load_agent(path)).__name__ == "WorldModelAgent"
+    with pytest.raises(ValueError, match="horizon=, adapt_steps= apply to goal-reaching checkpoints; the reward"):
+        load_agent(path, horizon=5, adapt_steps=2)
+    with pytest.raises(ValueError, match="ensemble= apply to goal-reaching"):
+        load_agent(path, ensemble=[str(path)])

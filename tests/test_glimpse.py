@@ -238,23 +238,23 @@ def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_ene
     )
     with pytest.raises(ValueError, match="first_order_weight=0.25 weighs a glimpse's first-order orientation"):
         build_goal_agent(shared, wm, A, generator=torch.Generator())
-    from agent.checkpoint import with_planning  # what load_agent and eval.evaluate apply
+    from agent.planning import Planning  # what load_agent and eval.evaluate apply
 
-    planned = with_planning(cfg, moment_weight=3.0, first_order_weight=0.5)
+    planned = Planning(moment_weight=3.0, first_order_weight=0.5).apply(cfg)
     assert (planned.moment_weight, planned.first_order_weight) == (3.0, 0.5)
 
 
 def test_the_pose_hold_reads_a_moment_models_own_latents():
     """On real encodings: the same scene holds, a move or a quarter turn does not; the pose hold replaces a
     saved energy hold, and a model without moments is refused."""
-    from agent.checkpoint import with_planning
     from agent.config import GoalAgentConfig, ModelConfig
     from agent.factory import build_goal_agent
     from agent.objectives import PoseReached
+    from agent.planning import Planning
 
     both = _model(latent_norm="none", moment_gain=5.0, moment_orders=[1, 3], glimpse_dims=8)
     saved = GoalAgentConfig(inputs="state+pixels", model=ModelConfig(size="tiny"), hold_energy=2.0)
-    cfg = with_planning(saved, hold_pose=[0.1, 15])
+    cfg = Planning(hold_pose=[0.1, 15]).apply(saved)
     assert cfg.hold_pose == (0.1, 15.0) and cfg.hold_energy == 0.0
     agent = build_goal_agent(cfg, both, A, generator=torch.Generator())
     assert isinstance(agent.hold, PoseReached)

@@ -113,6 +113,18 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
     assert corrected.drift_correction and not agent.drift_correction
     corrected.reset()
     assert corrected.act(obs).shape == (2,)
+    adapting = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, adapt_steps=2, adapt_lr=1e-3, adapt_pull=0.1)
+    fit = adapting.adaptation
+    assert (fit.steps, fit.lr, fit.horizon, fit.pull) == (2, 1e-3, 3, 0.1) and agent.adaptation is None
+    trained = [p.clone() for p in adapting.model.predictor.parameters()]
+    adapting.reset()
+    for _ in range(4):
+        adapting.act(obs)
+    assert any(not torch.equal(p, q) for p, q in zip(adapting.model.predictor.parameters(), trained, strict=True))
+    adapting.reset()  # the next episode plans with the trained predictor again
+    assert all(torch.equal(p, q) for p, q in zip(adapting.model.predictor.parameters(), trained, strict=True))
+    with pytest.raises(TypeError, match=r"unknown planning settings \['horizn'\]; known: planner, horizon"):
+        load_agent(RunDir(tmp_path).checkpoint, env, horizn=9)
     with pytest.raises(ValueError, match="hold_pose reads the glimpse's moments; this model has none"):
         load_agent(RunDir(tmp_path).checkpoint, env, hold_pose=[0.05, 15])
     committed = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, execute=2)
