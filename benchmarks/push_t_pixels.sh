@@ -20,6 +20,8 @@
 # push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]): its third order repeats every 120 degrees.
 # MOMENTS=0 learns all the glimpse's dimensions (the fortieth session's recipe, its folders); with it, SELECT=0
 # freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
+# LR_FINAL=f anneals the predictor's learning rate once the encoder is frozen, a half cosine down to f times
+# the rate at the 30th minute (`frozen_lr_final`; folders ...-2threads-lrfF[-seedN]); unset keeps it constant.
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
 # OUT the results folder's parent, DATA the dataset folder.
 set -euo pipefail
@@ -37,6 +39,7 @@ MOMENT_ORDERS=${MOMENT_ORDERS:-1,3}
 HOLD=${HOLD:-pose}
 ADAPT_STEPS=${ADAPT_STEPS:-2}
 ADAPT_LR=${ADAPT_LR:-1e-4}
+LR_FINAL=${LR_FINAL:-}
 case "$HOLD" in
   pose) HOLD_PRECISION=${HOLD_PRECISION:-98} ;;
   energy) HOLD_PRECISION=${HOLD_PRECISION:-95} ;;
@@ -65,6 +68,10 @@ if [ "$MOMENTS" = 1 ]; then
   recipe=push-t-aa-glimpse-turn3-moments$orders${recipe#push-t-aa-glimpse-turn3}
   planning=(moment_weight="$MOMENT_WEIGHT")
   hold=(--moment-weight "$MOMENT_WEIGHT")
+fi
+if [ -n "$LR_FINAL" ]; then
+  select+=(frozen_lr_final="$LR_FINAL")
+  recipe=$recipe-lrf$LR_FINAL
 fi
 for seed in "${@:-0}"; do
   folder="$OUT/$recipe"

@@ -15,7 +15,7 @@ from agent.planners import CEMConfig
 from train.config import OfflineConfig
 from train.dataset import EpisodeStore
 from train.logger import Logger
-from train.offline import OfflineTrainer, train_offline
+from train.offline import OfflineTrainer, frozen_lr, train_offline
 from train.run_dir import RunDir
 from world_model import Batch, WorldModel, WorldModelConfig
 
@@ -141,6 +141,46 @@ def test_without_freezing_the_encoder_trains(dataset, tmp_path):
     ],
 )
 def test_bad_freeze_settings_are_refused_by_name(dataset, tmp_path, change, match):
+    with pytest.raises(ValueError, match=match):
+        _trainer(_cfg(dataset, tmp_path, **change), dataset, tmp_path)
+
+
+def test_frozen_lr_anneals_from_the_freeze_to_the_time_limit(dataset, tmp_path):
+    cfg = _cfg(dataset, tmp_path, freeze_encoder_s=10.0, time_limit_s=30.0, frozen_lr_final=0.1)
+    lr = cfg.agent.lr
+    assert frozen_lr(cfg, 0.0) == frozen_lr(cfg, 10.0) == pytest.approx(lr)
+    assert frozen_lr(cfg, 20.0) == pytest.approx(0.55 * lr)  # half way: the mean of the two ends
+    assert frozen_lr(cfg, 30.0) == frozen_lr(cfg, 99.0) == pytest.approx(0.1 * lr)
+    rates = [frozen_lr(cfg, t) for t in np.linspace(10, 30, 21)]
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False)), "the rate falls all the way"
+
+
+def test_frozen_updates_take_the_annealed_rate(dataset, tmp_path):
+    cfg = _cfg(dataset, tmp_path, freeze_encoder_s=0.0, time_limit_s=100.0, frozen_lr_final=0.0)
+    trainer = _trainer(cfg, dataset, tmp_path)
+    trainer.freeze()
+    trainer.wall_s = 50.0  # half way through the frozen phase
+    metrics = trainer.step()
+    assert metrics["lr"] == pytest.approx(0.5 * cfg.agent.lr)
+    assert {g["lr"] for g in trainer.optim.param_groups} == {metrics["lr"]}
+    # Without the setting the rate stays the configured one.
+    plain = _trainer(dataclasses.replace(cfg, frozen_lr_final=None), dataset, tmp_path / "plain")
+    plain.freeze()
+    plain.wall_s = 50.0
+    assert "lr" not in plain.step()
+    assert {g["lr"] for g in plain.optim.param_groups} == {cfg.agent.lr}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (dict(freeze_encoder_s=0.0, time_limit_s=10.0, frozen_lr_final=1.5), r"in \[0, 1\]"),
+        (dict(freeze_encoder_s=0.0, frozen_lr_final=0.1), "give both"),
+        (dict(time_limit_s=10.0, frozen_lr_final=0.1), "give both"),
+        (dict(freeze_encoder_s=10.0, time_limit_s=10.0, frozen_lr_final=0.1), "the later"),
+    ],
+)
+def test_bad_frozen_lr_settings_are_refused_by_name(dataset, tmp_path, change, match):
     with pytest.raises(ValueError, match=match):
         _trainer(_cfg(dataset, tmp_path, **change), dataset, tmp_path)
 

@@ -14,6 +14,7 @@ its share of the global batch, DDP all-reduces the gradients, and rank 0 validat
 from __future__ import annotations
 
 import functools
+import math
 import pathlib
 import time
 
@@ -162,6 +163,11 @@ class OfflineTrainer:
         action = torch.from_numpy(self.train_replay.gather("action", rows[:-1])).to(self.device)  # (T, B, A)
         with self.autocast():
             loss, metrics = self.model.latent_loss(z, action)
+        if self.cfg.frozen_lr_final is not None:
+            lr = frozen_lr(self.cfg, self.wall_s)
+            for group in self.optim.param_groups:
+                group["lr"] = lr
+            metrics["lr"] = lr
         return self._apply(loss, metrics)
 
     def _apply(self, loss: torch.Tensor, metrics: dict[str, float]) -> dict[str, float]:
@@ -255,12 +261,30 @@ class OfflineTrainer:
         return {"updates": self.updates, "wall_s": self.wall_s, **val}
 
 
+def frozen_lr(cfg: OfflineConfig, wall_s: float) -> float:
+    """The learning rate at `wall_s` seconds under `cfg.frozen_lr_final`: `agent.lr` until `freeze_encoder_s`,
+    then a half cosine down to `frozen_lr_final * agent.lr` at `time_limit_s` (and there after). A function
+    of the run's wall time alone, so a resumed run picks the schedule up where it left off."""
+    start, stop = cfg.freeze_encoder_s, cfg.time_limit_s
+    progress = min(max((wall_s - start) / (stop - start), 0.0), 1.0)
+    final = cfg.frozen_lr_final
+    return cfg.agent.lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def check_freeze(cfg: OfflineConfig, model_cfg, info: Dist) -> None:
     """Refuse a `freeze_encoder_s` the trainer cannot honour, naming the fix."""
     if cfg.select_scenes is not None and cfg.freeze_encoder_s is None:
         raise ValueError(
             f"select_scenes={cfg.select_scenes} chooses which encoder to freeze: give freeze_encoder_s=<seconds> too"
         )
+    if cfg.frozen_lr_final is not None:
+        if not 0 <= cfg.frozen_lr_final <= 1:
+            raise ValueError(f"frozen_lr_final={cfg.frozen_lr_final}: give a fraction of agent.lr in [0, 1], or null")
+        if cfg.freeze_encoder_s is None or cfg.time_limit_s is None or cfg.time_limit_s <= cfg.freeze_encoder_s:
+            raise ValueError(
+                "frozen_lr_final anneals the rate from freeze_encoder_s to time_limit_s: give both, the time limit "
+                f"the later (got freeze_encoder_s={cfg.freeze_encoder_s}, time_limit_s={cfg.time_limit_s})"
+            )
     if cfg.freeze_encoder_s is None:
         return
     if cfg.freeze_encoder_s < 0:
