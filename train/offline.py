@@ -263,7 +263,7 @@ class OfflineTrainer:
 
 def frozen_lr(cfg: OfflineConfig, wall_s: float) -> float:
     """The learning rate at `wall_s` seconds under `cfg.frozen_lr_final`: `agent.lr` until `freeze_encoder_s`,
-    then a half cosine down to `frozen_lr_final * agent.lr` at `time_limit_s` (and there after). A function
+    then a half cosine down to `frozen_lr_final * agent.lr` at `time_limit_s` (and thereafter). A function
     of the run's wall time alone, so a resumed run picks the schedule up where it left off."""
     start, stop = cfg.freeze_encoder_s, cfg.time_limit_s
     progress = min(max((wall_s - start) / (stop - start), 0.0), 1.0)
