@@ -34,6 +34,8 @@ class Planning:
         execute: actions executed from each plan before the next is made.
         drift_correction: score plans less the model's zero-action drift.
         cem_result: the plan CEM returns, `best` or `mean`.
+        perturbations, perturbation_std: CEM scores each candidate as the mean over itself and that many pairs
+            of copies perturbed by plus and minus noise of that std (`agent.planners.cem.CEMConfig`; 0 never).
         adapt_steps: gradient steps per decision that fit the predictor to the episode's own transitions
             (`agent.adaptation.PredictorAdaptation`; 0 never); adapt_lr their learning rate; adapt_pull the
             fraction of the way back to the trained weights after each.
@@ -56,6 +58,8 @@ class Planning:
     execute: int | None = None
     drift_correction: bool | None = None
     cem_result: str | None = None
+    perturbations: int | None = None
+    perturbation_std: float | None = None
     adapt_steps: int | None = None
     adapt_lr: float | None = None
     adapt_pull: float | None = None
@@ -116,6 +120,7 @@ class Planning:
             if cfg.planner not in ("cem", "hybrid"):
                 raise ValueError(f"cem_result= picks CEM's returned plan (planner=cem or hybrid), not {cfg.planner}")
             cfg = replace(cfg, cem=replace(cfg.cem, result=self.cem_result))
+        cfg = self._with_perturbations(cfg)
         cfg = self._with_sampler(cfg)
         section = getattr(cfg, {"hybrid": "cem"}.get(cfg.planner, cfg.planner), None)  # None: build_planner says
         plan_length = section.horizon if section is not None else cfg.execute
@@ -125,6 +130,18 @@ class Planning:
                 f"{plan_length} (its horizon)"
             )
         return cfg
+
+    def _with_perturbations(self, cfg: GoalAgentConfig) -> GoalAgentConfig:
+        """`cfg` with CEM's perturbed copies per candidate and their std replaced where given."""
+        changes = {k: getattr(self, k) for k in ("perturbations", "perturbation_std") if getattr(self, k) is not None}
+        if not changes:
+            return cfg
+        if cfg.planner not in ("cem", "hybrid"):
+            raise ValueError(
+                f"perturbations= and perturbation_std= smooth CEM's scores (planner=cem or hybrid), not {cfg.planner}"
+            )
+        # CEMConfig checks the values and names the fix.
+        return dataclasses.replace(cfg, cem=dataclasses.replace(cfg.cem, **changes))
 
     def _with_sampler(self, cfg: GoalAgentConfig) -> GoalAgentConfig:
         """`cfg` with its sampling planner's samples per iteration, iterations and (CEM's) noise colour

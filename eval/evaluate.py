@@ -72,6 +72,8 @@ class EvalConfig:
     drift_correction: bool | None = None
     hold_pose: list[float] | None = None
     cem_result: str | None = None
+    perturbations: int | None = None
+    perturbation_std: float | None = None
     adapt_steps: int | None = None
     adapt_lr: float | None = None
     adapt_pull: float | None = None

@@ -138,6 +138,14 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
         load_agent(RunDir(tmp_path).checkpoint, env, execute=4)  # beyond the saved horizon of 3
     holding = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, hold_energy=0.2)
     assert holding.hold.threshold == 0.2 and holding.hold.energy.steps == "final" and agent.hold is None
+    robust = load_agent(RunDir(tmp_path).checkpoint, env, seed=7, perturbations=2, perturbation_std=0.3)
+    assert (robust.planner.cfg.perturbations, robust.planner.cfg.perturbation_std) == (2, 0.3)
+    assert agent.planner.cfg.perturbations == 0
+    assert robust.act(obs).shape == (2,)
+    with pytest.raises(ValueError, match="perturbations= and perturbation_std= smooth CEM's scores"):
+        load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", perturbations=2)
+    with pytest.raises(ValueError, match="perturbation_std=0.0: perturbed copies need a std > 0"):
+        load_agent(RunDir(tmp_path).checkpoint, env, perturbations=2, perturbation_std=0.0)
     with pytest.raises(ValueError, match="noise_beta= colours CEM's samples"):
         load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", noise_beta=2.0)
     with pytest.raises(ValueError, match="planner=gradient has none"):

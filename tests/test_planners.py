@@ -21,7 +21,7 @@ from agent.planners import (
     PlanResult,
     shift,
 )
-from agent.planners.base import colored_normal
+from agent.planners.base import colored_normal, evaluate, smoothed_evaluate
 
 torch.set_num_threads(1)
 H = 5
@@ -57,6 +57,9 @@ def planners(horizon=H):
         "cem": cem,
         "icem": CEM(CEMConfig(horizon=horizon, samples=256, iterations=8, elites=16, noise_beta=2.0)),
         "cem-mean": CEM(CEMConfig(horizon=horizon, samples=256, iterations=8, elites=16, result="mean")),
+        "cem-perturbed": CEM(
+            CEMConfig(horizon=horizon, samples=256, iterations=8, elites=16, perturbations=2, perturbation_std=0.05)
+        ),
         # The temperature suits these energies (~0.01-0.1); TD-MPC2's 0.5 suits returns in the hundreds.
         "mppi": MPPI(
             MPPIConfig(horizon=horizon, samples=256, iterations=12, elites=32, temperature=20.0, init_std=1.0)
@@ -101,8 +104,11 @@ def _lq_problem(seed=0, r=0.1):
 def test_linear_quadratic_near_closed_form_optimum(name):
     dyn, x0, objective, u_star, optimum = _lq_problem()
     result = planners()[name].plan(x0, dyn, objective, goal=torch.zeros(3), generator=torch.Generator().manual_seed(1))
-    assert result.energy.item() <= optimum * 1.05 + 1e-6, (result.energy.item(), optimum)
-    assert result.energy.item() >= optimum - 1e-6
+    # The plan's own energy: a CEM with perturbed copies reports the mean over them, which a quadratic raises
+    # by the same amount for every plan (the antithetic pairs cancel the first-order term), so the optimum stays.
+    energy = evaluate(x0[None], result.actions[:, None, None], dyn, objective, torch.zeros(1, 3)).item()
+    assert energy <= optimum * 1.05 + 1e-6, (energy, optimum)
+    assert energy >= optimum - 1e-6
 
 
 def test_gradient_planner_converges_to_optimum():
@@ -312,3 +318,37 @@ def test_cem_mean_result_is_the_last_refits_mean_scored_once_more():
     assert mean.energy.item() == pytest.approx(float((final - goal).pow(2).sum()), rel=1e-4)
     with pytest.raises(ValueError, match="choose best .* or mean"):
         CEMConfig(result="median")
+
+
+def test_smoothed_evaluate_is_the_mean_over_the_candidate_and_its_clipped_copies():
+    g = torch.Generator().manual_seed(0)
+    dyn, z0, goal = PointMass(), torch.randn(2, 2, generator=g), torch.randn(2, 2, generator=g)
+    cand = torch.rand(H, 2, 3, 2, generator=g) * 2 - 1  # (H, G, N, A)
+    offsets = 0.5 * torch.randn(H, 2, 4, 2, generator=g)  # (H, G, P, A)
+    got = smoothed_evaluate(z0, cand, offsets, dyn, GoalEnergy("l2"), goal)
+    assert got.shape == (2, 3)
+    for p in range(4):
+        cand = torch.cat([cand, (cand[:, :, :3] + offsets[:, :, p : p + 1]).clamp(-1, 1)], dim=2)
+    each = evaluate(z0, cand, dyn, GoalEnergy("l2"), goal).view(2, 5, 3)  # copy-major
+    torch.testing.assert_close(got, each.mean(1))
+    zero = smoothed_evaluate(z0, cand[:, :, :3], torch.zeros(H, 2, 4, 2), dyn, GoalEnergy("l2"), goal)
+    torch.testing.assert_close(zero, evaluate(z0, cand[:, :, :3], dyn, GoalEnergy("l2"), goal))
+
+
+def test_cem_perturbations_prefer_the_wide_minimum_to_the_narrow_deeper_one():
+    # One action moves the point to a; the energy has a deep well 0.02 wide at a=0.5 and a shallow one 0.3 wide
+    # at a=-0.5. Plain CEM finds the deep one; scored over perturbed copies, only the wide one stays deep.
+    def energy(zs, actions, goal):
+        x = zs[-1, :, 0]
+        return -2 * torch.exp(-(((x - 0.5) / 0.02) ** 2)) - torch.exp(-(((x + 0.5) / 0.3) ** 2))
+
+    dyn = PointMass(dt=1.0)
+    cfg = CEMConfig(horizon=1, samples=512, iterations=6, elites=16)
+    plain = CEM(cfg).plan(torch.zeros(2), dyn, energy, generator=torch.Generator().manual_seed(0))
+    robust = CEM(dataclasses.replace(cfg, perturbations=4, perturbation_std=0.1)).plan(
+        torch.zeros(2), dyn, energy, generator=torch.Generator().manual_seed(0)
+    )
+    assert plain.actions[0, 0].item() == pytest.approx(0.5, abs=0.02)
+    assert robust.actions[0, 0].item() == pytest.approx(-0.5, abs=0.1)
+    with pytest.raises(ValueError, match="perturbations=-1: pairs of perturbed copies per candidate"):
+        CEMConfig(perturbations=-1)

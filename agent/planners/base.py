@@ -89,6 +89,34 @@ def evaluate(
     return objective(zs, flat, goals).view(G, N)
 
 
+def smoothed_evaluate(
+    z0: torch.Tensor,
+    actions: torch.Tensor,
+    offsets: torch.Tensor,
+    dynamics: Dynamics,
+    objective: Objective,
+    goal: torch.Tensor | None,
+) -> torch.Tensor:
+    """Energies of candidate sequences averaged over themselves and perturbed copies.
+
+    Args:
+        z0: `(G, D)` starts.
+        actions: `(H, G, N, A)` candidates.
+        offsets: `(H, G, P, A)` perturbations, each added to every candidate of its problem (then clipped to
+            [-1, 1]).
+        goal: `(G, ...)` or None.
+
+    Returns:
+        `(G, N)` the mean energy of each candidate and its P copies, lower is better.
+    """
+    H, G, N, A = actions.shape
+    P = offsets.shape[2]
+    copies = (actions.unsqueeze(3) + offsets.unsqueeze(2)).clamp(-1, 1)  # (H, G, N, P, A)
+    every = torch.cat([actions.unsqueeze(3), copies], dim=3)  # (H, G, N, P+1, A)
+    energy = evaluate(z0, every.reshape(H, G, N * (P + 1), A), dynamics, objective, goal)  # (G, N*(P+1))
+    return energy.view(G, N, P + 1).mean(-1)
+
+
 def standard_normal(generators: Generators, G: int, shape: tuple[int, ...], device) -> torch.Tensor:
     """`(G, *shape)` standard normal noise.
 
