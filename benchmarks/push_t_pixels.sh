@@ -22,6 +22,8 @@
 # freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
 # LR_FINAL=f anneals the predictor's learning rate once the encoder is frozen, a half cosine down to f times
 # the rate at the 30th minute (`frozen_lr_final`; folders ...-2threads-lrfF[-seedN]); unset keeps it constant.
+# POLICY=push-turn3-slow collects with half the pushes slowed (`train/policies.py`; its own dataset, folders
+# ...-2threads-slow[...]).
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
 # OUT the results folder's parent, DATA the dataset folder.
 set -euo pipefail
@@ -31,7 +33,8 @@ OUT=${OUT:-benchmarks/results/goal}
 EPISODES=${EPISODES:-1000}
 MINUTES=${MINUTES:-30}
 FREEZE=${FREEZE:-20}
-DATA=${DATA:-data/goal/push-t-block-aa-push-turn3-qs}
+POLICY=${POLICY:-push-turn3}
+DATA=${DATA:-data/goal/push-t-block-aa-$POLICY-qs}
 SELECT=${SELECT:-1}
 MOMENTS=${MOMENTS:-1}
 MOMENT_WEIGHT=${MOMENT_WEIGHT:-10}
@@ -49,7 +52,7 @@ TASK=goal/push-t-block-aa
 SCENES=data/goal/push-t-block-aa-scenes.npz
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 mkdir -p "$OUT"
-OMP_NUM_THREADS=1 $PY -m train.collect task=$TASK episodes="$EPISODES" obs=proprio+pixels policy=push-turn3 \
+OMP_NUM_THREADS=1 $PY -m train.collect task=$TASK episodes="$EPISODES" obs=proprio+pixels policy="$POLICY" \
   workers=2 progress=false out="$DATA"
 [ -f "$SCENES" ] || OMP_NUM_THREADS=2 $PY -m benchmarks.push_t_hold --task $TASK --scenes-out "$SCENES"
 select=()
@@ -69,6 +72,7 @@ if [ "$MOMENTS" = 1 ]; then
   planning=(moment_weight="$MOMENT_WEIGHT")
   hold=(--moment-weight "$MOMENT_WEIGHT")
 fi
+[ "$POLICY" != push-turn3 ] && recipe=$recipe-${POLICY#push-turn3-}
 if [ -n "$LR_FINAL" ]; then
   select+=(frozen_lr_final="$LR_FINAL")
   recipe=$recipe-lrf$LR_FINAL

@@ -187,3 +187,43 @@ def test_push_mix_draws_smooth_centred_or_off_centre_pushes_and_off_centre_ones_
     assert turned["off"] > 1.5 * turned["centred"], turned
     with pytest.raises(ValueError, match="written for goal/push-t"):
         collect(_cfg(tmp_path, task="goal/reacher", policy="push-mix"))
+
+
+def test_push_turn3_slow_paces_half_its_pushes_and_draws_push_turn3s_kinds():
+    from train.policies import POLICIES, SLOW_MIN, Paced, TurnPush, push_policy, smooth_policy
+
+    turn3 = [POLICIES["push-turn3"].start(np.random.default_rng(s)) for s in range(400)]
+    slow = [POLICIES["push-turn3-slow"].start(np.random.default_rng(s)) for s in range(400)]
+    inner = [k.policy if isinstance(k, Paced) else k for k in slow]
+    # The kind is drawn first, from the same stream: the same smooth, centred and off-centre episodes.
+    assert [k is smooth_policy for k in inner] == [k is smooth_policy for k in turn3]
+    assert [k is push_policy for k in inner] == [k is push_policy for k in turn3]
+    assert all(isinstance(k, TurnPush) == isinstance(m, TurnPush) for k, m in zip(inner, turn3, strict=True))
+    pushes = [k for k in slow if k is not smooth_policy]
+    paced = [k for k in pushes if isinstance(k, Paced)]
+    assert 0.4 * len(pushes) < len(paced) < 0.6 * len(pushes)
+    speeds = np.array([k.speed for k in paced])
+    assert speeds.min() >= SLOW_MIN and speeds.max() <= 1 and speeds.std() > 0.15
+    assert not any(isinstance(k, Paced) for k in turn3)
+
+
+def test_paced_policy_is_the_same_push_scaled_to_its_top_speed():
+    from envs.tasks.push_t import scripted_push
+    from train.policies import Paced, push_policy
+
+    qpos = np.array([0.1, -0.1, np.pi / 2, 0.1, -0.5])
+    previous = np.array([0.3, -0.1], np.float32)
+    paced = Paced(push_policy, 0.5)
+    # With no spread and no noise the push heads straight at the T; paced, it is the push from previous / 0.5,
+    # halved, so that its momentum carries in its own units.
+    np.testing.assert_allclose(
+        paced(_Centred(), previous, {"qpos": qpos}), 0.5 * scripted_push(_Centred(), previous / 0.5, qpos), atol=1e-6
+    )
+    rng = np.random.default_rng(0)
+    action = np.zeros(2, np.float32)
+    for _ in range(50):  # full-force noise and momentum never take it past its top speed
+        action = paced(rng, action, {"qpos": qpos})
+        assert np.abs(action).max() <= 0.5 + 1e-6
+    assert paced.needs_sim
+    with pytest.raises(ValueError, match=r"speed must be in \(0, 1\], got 0"):
+        Paced(push_policy, 0)

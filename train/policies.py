@@ -20,6 +20,11 @@ Each policy is `policy(rng, previous_action (A,), obs) -> action (A,)` in [-1, 1
   the thirty-fourth and thirty-fifth sessions found (benchmarks/results/goal/README.md).
 - `push-turn` (push-t tasks): `push-mix` with every push off-centre.
 - `push-turn3` (push-t tasks): between the two, three of four pushes off-centre.
+- `push-turn3-slow` (push-t tasks): `push-turn3` with half of its push episodes `Paced` at a top speed drawn
+  from `SLOW_MIN` to 1 of the actuators' range. Why: the scripted push drives at full force, 0.04 units per
+  decision, more than the goal's 0.03 tolerance, so a model trained on it has seen few of the slow, small
+  pushes that the last approach to a goal is made of (a sixth of real moves were predicted at under half
+  their size one decision ahead, `benchmarks.push_t_predicted_moves`).
 
 A policy with `needs_sim = True` receives `{"qpos": ...}`; the others receive `{}`. A policy with a
 `start(rng) -> policy` method draws the policy of each episode when it begins (from the episode's stream).
@@ -81,23 +86,46 @@ class TurnPush:
         return scripted_push(rng, previous, np.asarray(obs["qpos"]), self.point)
 
 
+SLOW_MIN = 0.2  # the slowest `Paced` push's top speed, as a share of the actuators' range
+
+
+class Paced:
+    """A policy slowed to top speed `speed` (in (0, 1]): `speed * policy(rng, previous / speed, obs)`.
+
+    The inner policy keeps its own momentum in its own units, so a paced push is the same push, scaled."""
+
+    def __init__(self, policy: Policy, speed: float):
+        if not 0 < speed <= 1:
+            raise ValueError(f"a paced policy's speed must be in (0, 1], got {speed}")
+        self.policy, self.speed = policy, speed
+        self.needs_sim = getattr(policy, "needs_sim", False)
+
+    def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
+        return (self.speed * self.policy(rng, previous / self.speed, obs)).astype(np.float32)
+
+
 class PushMix:
     """Per episode, `smooth_policy` with probability `SMOOTH_SHARE`, else an off-centre `TurnPush` with
     probability `turn_share` or a centred `push_policy` (`push-smooth`: none off-centre; `push-mix`: half;
     `push-turn3`: three quarters; `push-turn`: all). One uniform draw picks the kind, so they all draw the
-    same smooth episodes, and `push-smooth`'s collections are those of its earlier class."""
+    same smooth episodes, and `push-smooth`'s collections are those of its earlier class. With `slow_share`
+    a push episode is `Paced` with that probability at a speed drawn from `SLOW_MIN` to 1 (two more draws
+    from the stream, only then: mixes without slow pushes draw what they always drew)."""
 
     needs_sim = True
     tasks = push_policy.tasks  # type: ignore[attr-defined]
 
-    def __init__(self, name: str, turn_share: float):
-        self.name, self.turn_share = name, turn_share
+    def __init__(self, name: str, turn_share: float, slow_share: float = 0.0):
+        self.name, self.turn_share, self.slow_share = name, turn_share, slow_share
 
     def start(self, rng: np.random.Generator) -> Policy:
         u = rng.uniform()
         if u < SMOOTH_SHARE:
             return smooth_policy
-        return TurnPush(rng) if u >= 1 - (1 - SMOOTH_SHARE) * self.turn_share else push_policy
+        push = TurnPush(rng) if u >= 1 - (1 - SMOOTH_SHARE) * self.turn_share else push_policy
+        if self.slow_share and rng.uniform() < self.slow_share:
+            return Paced(push, float(rng.uniform(SLOW_MIN, 1.0)))
+        return push
 
     def __call__(self, rng: np.random.Generator, previous: np.ndarray, obs: dict) -> np.ndarray:
         raise TypeError(f"{self.name} picks a policy per episode: call start(rng) when an episode begins")
@@ -110,6 +138,7 @@ POLICIES: dict[str, Policy] = {
     "push-smooth": PushMix("push-smooth", turn_share=0.0),
     "push-mix": PushMix("push-mix", turn_share=0.5),
     "push-turn3": PushMix("push-turn3", turn_share=0.75),
+    "push-turn3-slow": PushMix("push-turn3-slow", turn_share=0.75, slow_share=0.5),
     "push-turn": PushMix("push-turn", turn_share=1.0),
 }
 
