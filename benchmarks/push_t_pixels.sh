@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Push-t from 64x64 pixels within the goal bar (issue: reward-free goal reaching), the best recipe so far:
 #   bash benchmarks/push_t_pixels.sh [seed ...]        default: 0
-# Collects 1,000 `push-turn3` episodes of `goal/push-t-block-aa` (anti-aliased pixels of the block, the
-# pusher through proprioception; skipped when the dataset exists), trains the JEPA world model with the
+# Collects 1,000 `push-turn3-slow` episodes of `goal/push-t-block-aa` (anti-aliased pixels of the block, the
+# pusher through proprioception; half the push episodes paced slower, train/policies.py; skipped when the dataset
+# exists), trains the JEPA world model with the
 # glimpse, whose last 6 dimensions are the foreground's moments (centroid, first- and third-order orientations,
 # gain 20), for 30 minutes alone on two threads (encoder frozen after 20: the one, scored every minute before,
 # whose learned goal energy best tells the calibration scenes within tolerance, train/selection.py), calibrates the
@@ -14,16 +15,16 @@
 # others (`seeds=[1]`), two workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and
 # the hold calibrated with it, and the predictor fitted to each episode's own transitions before each plan
 # (ADAPT_STEPS, default 2, Adam steps at ADAPT_LR, default 1e-4; ADAPT_STEPS=0 plans with the trained model as
-# it is, the forty-third session's recipe). Folders push-t-aa-glimpse-turn3-moments13-select-2threads[-seedN].
-# Results: benchmarks/results/goal/README.md, thirty-eighth to forty-fourth sessions.
+# it is, the forty-third session's recipe). Folders push-t-aa-glimpse-turn3-moments13-select-2threads-slow[-seedN].
+# Results: benchmarks/results/goal/README.md, thirty-eighth to forty-seventh sessions.
 # MOMENT_ORDERS=3 leaves the first-order orientation out (the forty-first session's recipe; folders
 # push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]): its third order repeats every 120 degrees.
 # MOMENTS=0 learns all the glimpse's dimensions (the fortieth session's recipe, its folders); with it, SELECT=0
 # freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
 # LR_FINAL=f anneals the predictor's learning rate once the encoder is frozen, a half cosine down to f times
 # the rate at the 30th minute (`frozen_lr_final`; folders ...-2threads-lrfF[-seedN]); unset keeps it constant.
-# POLICY=push-turn3-slow collects with half the pushes slowed (`train/policies.py`; its own dataset, folders
-# ...-2threads-slow[...]).
+# POLICY=push-turn3 collects with every push at full speed (the forty-fourth to forty-sixth sessions' recipe; its
+# own dataset, folders ...-2threads[-seedN]); another policy's folders get its suffix after `push-turn3-`.
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
 # OUT the results folder's parent, DATA the dataset folder.
 set -euo pipefail
@@ -33,7 +34,7 @@ OUT=${OUT:-benchmarks/results/goal}
 EPISODES=${EPISODES:-1000}
 MINUTES=${MINUTES:-30}
 FREEZE=${FREEZE:-20}
-POLICY=${POLICY:-push-turn3}
+POLICY=${POLICY:-push-turn3-slow}
 DATA=${DATA:-data/goal/push-t-block-aa-$POLICY-qs}
 SELECT=${SELECT:-1}
 MOMENTS=${MOMENTS:-1}
