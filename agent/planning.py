@@ -116,11 +116,7 @@ class Planning:
             cfg = replace(cfg, hold_pose=self.hold_pose, hold_energy=self.hold_energy or 0.0)
         elif self.hold_energy is not None:
             cfg = replace(cfg, hold_energy=self.hold_energy)
-        if self.cem_result is not None:
-            if cfg.planner not in ("cem", "hybrid"):
-                raise ValueError(f"cem_result= picks CEM's returned plan (planner=cem or hybrid), not {cfg.planner}")
-            cfg = replace(cfg, cem=replace(cfg.cem, result=self.cem_result))
-        cfg = self._with_perturbations(cfg)
+        cfg = self._with_cem(cfg)
         cfg = self._with_sampler(cfg)
         section = getattr(cfg, {"hybrid": "cem"}.get(cfg.planner, cfg.planner), None)  # None: build_planner says
         plan_length = section.horizon if section is not None else cfg.execute
@@ -131,15 +127,20 @@ class Planning:
             )
         return cfg
 
-    def _with_perturbations(self, cfg: GoalAgentConfig) -> GoalAgentConfig:
-        """`cfg` with CEM's perturbed copies per candidate and their std replaced where given."""
-        changes = {k: getattr(self, k) for k in ("perturbations", "perturbation_std") if getattr(self, k) is not None}
+    def _with_cem(self, cfg: GoalAgentConfig) -> GoalAgentConfig:
+        """`cfg` with the settings only CEM has (also inside `hybrid`) replaced where given: the plan it returns,
+        and its perturbed copies per candidate and their std."""
+        fields = {"cem_result": "result", "perturbations": "perturbations", "perturbation_std": "perturbation_std"}
+        changes = {field: getattr(self, k) for k, field in fields.items() if getattr(self, k) is not None}
         if not changes:
             return cfg
         if cfg.planner not in ("cem", "hybrid"):
-            raise ValueError(
-                f"perturbations= and perturbation_std= smooth CEM's scores (planner=cem or hybrid), not {cfg.planner}"
+            what = (
+                "cem_result= picks CEM's returned plan"
+                if self.cem_result is not None
+                else "perturbations= and perturbation_std= smooth CEM's scores"
             )
+            raise ValueError(f"{what} (planner=cem or hybrid), not {cfg.planner}")
         # CEMConfig checks the values and names the fix.
         return dataclasses.replace(cfg, cem=dataclasses.replace(cfg.cem, **changes))
 

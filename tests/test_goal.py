@@ -146,6 +146,9 @@ def test_checkpoint_reloads_and_plans_identically(dataset, tmp_path):
         load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", perturbations=2)
     with pytest.raises(ValueError, match="perturbation_std=0.0: perturbed copies need a std > 0"):
         load_agent(RunDir(tmp_path).checkpoint, env, perturbations=2, perturbation_std=0.0)
+    assert load_agent(RunDir(tmp_path).checkpoint, env, seed=7, cem_result="mean").planner.cfg.result == "mean"
+    with pytest.raises(ValueError, match="cem_result= picks CEM's returned plan"):
+        load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", cem_result="mean")
     with pytest.raises(ValueError, match="noise_beta= colours CEM's samples"):
         load_agent(RunDir(tmp_path).checkpoint, env, planner="mppi", noise_beta=2.0)
     with pytest.raises(ValueError, match="planner=gradient has none"):
