@@ -23,6 +23,8 @@
 # freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
 # LR_FINAL=f anneals the predictor's learning rate once the encoder is frozen, a half cosine down to f times
 # the rate at the 30th minute (`frozen_lr_final`; folders ...-2threads-lrfF[-seedN]); unset keeps it constant.
+# MOMENT_LOSS=w weighs the moments' dimensions w times in the prediction loss (`moment_prediction_weight`; folders
+# ...-2threads-slow-mlwW[-seedN]); unset: 1, as the other dimensions.
 # POLICY=push-turn3 collects with every push at full speed (the forty-fourth to forty-sixth sessions' recipe; its
 # own dataset, folders ...-2threads[-seedN]); another policy's folders get its suffix after `push-turn3-`.
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
@@ -44,6 +46,7 @@ HOLD=${HOLD:-pose}
 ADAPT_STEPS=${ADAPT_STEPS:-2}
 ADAPT_LR=${ADAPT_LR:-1e-4}
 LR_FINAL=${LR_FINAL:-}
+MOMENT_LOSS=${MOMENT_LOSS:-}
 case "$HOLD" in
   pose) HOLD_PRECISION=${HOLD_PRECISION:-98} ;;
   energy) HOLD_PRECISION=${HOLD_PRECISION:-95} ;;
@@ -74,6 +77,11 @@ if [ "$MOMENTS" = 1 ]; then
   hold=(--moment-weight "$MOMENT_WEIGHT")
 fi
 [ "$POLICY" != push-turn3 ] && recipe=$recipe-${POLICY#push-turn3-}
+if [ -n "$MOMENT_LOSS" ]; then
+  [ "$MOMENTS" = 1 ] || { echo "MOMENT_LOSS weighs the glimpse's moments: use MOMENTS=1" >&2; exit 2; }
+  select+=(++agent.model.overrides.moment_prediction_weight="$MOMENT_LOSS")
+  recipe=$recipe-mlw$MOMENT_LOSS
+fi
 if [ -n "$LR_FINAL" ]; then
   select+=(frozen_lr_final="$LR_FINAL")
   recipe=$recipe-lrf$LR_FINAL

@@ -244,6 +244,27 @@ def test_moment_dimensions_are_the_glimpses_last_four_times_the_gain_and_the_ene
     assert (planned.moment_weight, planned.first_order_weight) == (3.0, 0.5)
 
 
+def test_the_moments_prediction_weight_scales_their_share_of_the_prediction_loss():
+    """The moments' dimensions (the latent's last moment_dims) weigh moment_prediction_weight in the loss, the
+    others as before; the same sequences' loss grows by exactly the moments' extra share."""
+    plain = _model(latent_norm="none", moment_gain=5.0, moment_orders=[1, 3], glimpse_dims=8)
+    heavy = _model(
+        latent_norm="none", moment_gain=5.0, moment_orders=[1, 3], glimpse_dims=8, moment_prediction_weight=10
+    )
+    heavy.load_state_dict(plain.state_dict())
+    assert heavy._dim_weights.tolist() == [1.0] * 10 + [10.0] * 6
+    z, a = torch.randn(4, 3, 16), torch.randn(3, 3, A)  # (T+1, B, D), (T, B, A)
+    with torch.no_grad():
+        zs = plain.rollout(z[0], a)[1:]
+    err = (zs - z[1:]).pow(2)
+    expected = [(err * w).mean(dim=(1, 2)) for w in (1.0, torch.tensor([1.0] * 10 + [10.0] * 6))]
+    loss_plain, loss_heavy = plain.latent_loss(z, a)[0], heavy.latent_loss(z, a)[0]
+    assert float(loss_heavy - loss_plain) == pytest.approx(
+        float(((expected[1] - expected[0]) * plain._step_weights(3, z.device)).sum()) * plain.cfg.prediction_weight,
+        rel=1e-4,
+    )
+
+
 def test_the_pose_hold_reads_a_moment_models_own_latents():
     """On real encodings: the same scene holds, a move or a quarter turn does not; the pose hold replaces a
     saved energy hold, and a model without moments is refused."""
@@ -264,6 +285,18 @@ def test_the_pose_hold_reads_a_moment_models_own_latents():
     assert agent.hold(z[0], z[0]) and not agent.hold(z[1], z[0]) and not agent.hold(z[2], z[0])
     with pytest.raises(ValueError, match="hold_pose reads the glimpse's moments; this model has none"):
         build_goal_agent(cfg, _model(), A, generator=torch.Generator())
+    # Near the goal: the same kind of box, and an energy with the moments weighed near_moment_weight.
+    near = Planning(moment_weight=10.0, near_pose=[0.3, 30], near_moment_weight=30.0).apply(cfg)
+    assert near.near_pose == (0.3, 30.0) and near.near_moment_weight == 30.0
+    agent = build_goal_agent(near, both, A, generator=torch.Generator())
+    assert isinstance(agent.near, PoseReached) and agent.near.position == 0.3
+    assert agent.objective.weights.tolist() == pytest.approx([1.0] * 10 + [10.0] * 6)
+    assert agent.near_objective.weights.tolist() == pytest.approx([1.0] * 10 + [30.0] * 6)
+    assert agent.near(z[0], z[0]) and not agent.near(z[2], z[0])
+    with pytest.raises(ValueError, match="near_pose reads the glimpse's moments; this model has none"):
+        build_goal_agent(
+            dataclasses.replace(near, moment_weight=1.0, hold_pose=None), _model(), A, generator=torch.Generator()
+        )
 
 
 def test_moment_config_errors_name_the_fix():
@@ -278,6 +311,10 @@ def test_moment_config_errors_name_the_fix():
             preset("tiny", **{**base, "moment_gain": 20.0, "moment_orders": bad})
     with pytest.raises(ValueError, match="set latent_norm=none"):
         preset("tiny", **{**base, "moment_gain": 20.0, "latent_norm": "layernorm"})
+    with pytest.raises(
+        ValueError, match="moment_prediction_weight=10.0 weighs the glimpse's moments .* moment_gain > 0"
+    ):
+        preset("tiny", **{**base, "moment_prediction_weight": 10.0})
     from agent.config import GoalAgentConfig
 
     with pytest.raises(ValueError, match="moment_weight=-1.0: must be >= 0"):

@@ -160,6 +160,13 @@ class WorldModelConfig:
             place turned 100-160 degrees); 1, the first-order `sum w (x + iy)^2 (x - iy)`'s on the
             foreground's clipped weight (6 degrees rms, once per turn). With both, the goal energy's turn
             term `(1 - cos 3d) / 9 + (1 - cos d)` has no minimum but the goal's (`Glimpse.moments`).
+        moment_prediction_weight: with `moment_gain`, the weight of the moments' dimensions in the latent
+            prediction loss (the others weigh 1, the state part `state_prediction_weight`). Why: the goal energy
+            weighs them 10 times the learned dimensions on push-t (the agent's `moment_weight`), while the loss
+            gave them 15% of its error over 13 steps, and the turn's two pairs 8%: predicted 13 steps ahead,
+            the turn's pairs kept 39-53% of their change as error, the centroid 6%, and the planner scored
+            pushes that turn a block into its goal (in the simulator) far worse than standing still
+            (benchmarks/results/goal/README.md, forty-eighth session). 1: every dimension alike.
     """
 
     latent_dim: int = 64
@@ -211,6 +218,7 @@ class WorldModelConfig:
     glimpse_dims: int = 0
     moment_gain: float = 0.0
     moment_orders: tuple[int, ...] = (3,)
+    moment_prediction_weight: float = 1.0
 
     @property
     def moment_dims(self) -> int:
@@ -301,6 +309,11 @@ class WorldModelConfig:
             raise ValueError(
                 f"moment_gain={self.moment_gain} with latent_norm={self.latent_norm!r}: the moments are fixed "
                 "features a normalisation would mix with the learned ones; set latent_norm=none"
+            )
+        if self.moment_prediction_weight < 0 or (self.moment_prediction_weight != 1.0 and not self.moment_gain):
+            raise ValueError(
+                f"moment_prediction_weight={self.moment_prediction_weight} weighs the glimpse's moments in the "
+                "prediction loss: it needs moment_gain > 0 and must be >= 0"
             )
         if self.history > 1 and self.teacher_forcing > 0:
             raise ValueError("teacher_forcing needs history=1 (a one-step loss has no history to condition on)")

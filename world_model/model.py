@@ -53,9 +53,12 @@ class WorldModel(nn.Module):
         d = cfg.latent_dim
         self.inverse_dims = cfg.inverse_dims or d  # the leading latent dimensions the inverse head reads
         self.inverse = mlp(2 * self.inverse_dims, cfg.hidden_dim, action_dim, 1) if cfg.inverse_dynamics > 0 else None
-        # (D,): each latent dimension's weight in the prediction loss; the state part's is `state_prediction_weight`.
+        # (D,): each latent dimension's weight in the prediction loss; the state part's is `state_prediction_weight`,
+        # the glimpse's moments' (its last `moment_dims`) `moment_prediction_weight`.
         dim_weights = torch.ones(d)
         dim_weights[: cfg.state_latent] = cfg.state_prediction_weight
+        if cfg.moment_dims:
+            dim_weights[d - cfg.moment_dims :] = cfg.moment_prediction_weight
         self.register_buffer("_dim_weights", dim_weights, persistent=False)  # not saved: from the config
         with_probe = cfg.probe_size > 0 and "pixels" in obs_shapes
         self.probe = ProbeDecoder(d, cfg.hidden_dim, cfg.probe_size) if with_probe else None
