@@ -166,15 +166,6 @@ class GoalAgentConfig:
             shift (frame coordinates) and turn (degrees) of the goal's (`agent.objectives.PoseReached`), instead of
             the energy's `hold_energy`. None (default): no pose hold. Calibrate it with
             `python -m benchmarks.push_t_hold --pose`; needs a model with `moment_gain`.
-        near_pose: `(position, turn)`: while the glimpse's moments place the object within that centroid shift
-            (frame coordinates) and turn (degrees) of the goal's (`agent.objectives.PoseReached`, a box larger than
-            the hold's), plans are scored with the moments weighed `near_moment_weight` instead of
-            `moment_weight`. None (default): one energy throughout. Why: far from the goal the learned dimensions
-            must lead (the moments' third-order turn repeats every 120 degrees), but near it their noise and the
-            predictor's drift outweigh the last few hundredths of a unit, which the moments read to 0.007; on
-            push-t blocks stopped 0.033 units off, just outside the 0.03 tolerance, with no plan that the
-            moment-weight-10 energy preferred to standing there.
-        near_moment_weight: the moments' weight in that box (> 0 with `near_pose`).
         drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
             (`agent.objectives.DriftCorrected`): a plan then earns only what its actions change, not what the
             predictor's bias moves on its own. For tasks where nothing moves unless acted on (push-t's block).
@@ -227,8 +218,6 @@ class GoalAgentConfig:
     action_cost: float = 0.0
     hold_energy: float = 0.0
     hold_pose: tuple[float, float] | None = None
-    near_pose: tuple[float, float] | None = None
-    near_moment_weight: float = 0.0
     drift_correction: bool = False
     adapt_steps: int = 0
     adapt_lr: float = 1e-4
@@ -256,23 +245,6 @@ class GoalAgentConfig:
             if self.hold_energy > 0:
                 raise ValueError("agent.hold_energy and agent.hold_pose are two holds; give one of them")
             object.__setattr__(self, "hold_pose", tuple(float(x) for x in self.hold_pose))
-        if self.near_pose is not None:
-            if len(self.near_pose) != 2 or min(self.near_pose) <= 0:
-                raise ValueError(
-                    f"agent.near_pose={list(self.near_pose)}: give [position, turn], both > 0 (the centroid's shift "
-                    "in frame coordinates and the turn in degrees), or null"
-                )
-            if self.near_moment_weight <= 0:
-                raise ValueError(
-                    f"agent.near_pose needs agent.near_moment_weight > 0 (the moments' weight near the goal), "
-                    f"got {self.near_moment_weight}"
-                )
-            object.__setattr__(self, "near_pose", tuple(float(x) for x in self.near_pose))
-        elif self.near_moment_weight != 0:
-            raise ValueError(
-                f"agent.near_moment_weight={self.near_moment_weight} weighs the moments inside agent.near_pose's box; "
-                "give near_pose=[position, turn] too, or leave near_moment_weight at 0"
-            )
 
 
 def from_dict(cls, data: dict):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from agent.adaptation import PredictorAdaptation
@@ -56,14 +54,15 @@ def build_planner(cfg: GoalAgentConfig):
 def build_goal_agent(
     cfg: GoalAgentConfig, model: WorldModel, action_dim: int, *, generator, waypoints: LandmarkGraph | None = None
 ) -> MPCAgent:
-    objective = goal_objective(cfg, model)
+    weights = _goal_weights(cfg, model)
+    objective = GoalEnergy(cfg.metric, cfg.steps, weights)
+    if cfg.action_cost > 0:
+        objective = WeightedSum([(1.0, objective), (cfg.action_cost, ActionPenalty())])
     hold = GoalReached(observation_energy(cfg, model), cfg.hold_energy) if cfg.hold_energy > 0 else None
     if cfg.hold_pose is not None:
-        hold = _pose_box(model, cfg.hold_pose, "hold_pose")
-    near = None
-    if cfg.near_pose is not None:
-        near_cfg = dataclasses.replace(cfg, moment_weight=cfg.near_moment_weight)
-        near = (_pose_box(model, cfg.near_pose, "near_pose"), goal_objective(near_cfg, model))
+        if not getattr(model.cfg, "moment_gain", 0):
+            raise ValueError("hold_pose reads the glimpse's moments; this model has none (train with moment_gain > 0)")
+        hold = PoseReached(model.cfg.moment_orders, model.cfg.moment_gain, *cfg.hold_pose)
     mpc = MPCConfig(execute=cfg.execute)
     adaptation = None
     if cfg.adapt_steps:
@@ -81,25 +80,9 @@ def build_goal_agent(
         cfg=mpc,
         waypoints=waypoints,
         hold=hold,
-        near=near,
         drift_correction=cfg.drift_correction,
         adaptation=adaptation,
     )
-
-
-def goal_objective(cfg: GoalAgentConfig, model: WorldModel):
-    """The planner's energy: the goal energy with the agent's weights, plus its control cost where it has one."""
-    objective = GoalEnergy(cfg.metric, cfg.steps, _goal_weights(cfg, model))
-    if cfg.action_cost > 0:
-        objective = WeightedSum([(1.0, objective), (cfg.action_cost, ActionPenalty())])
-    return objective
-
-
-def _pose_box(model: WorldModel, box: tuple[float, float], name: str) -> PoseReached:
-    """The moments' pose test of `box` (`(position, turn)`), refused for a model without moments."""
-    if not getattr(model.cfg, "moment_gain", 0):
-        raise ValueError(f"{name} reads the glimpse's moments; this model has none (train with moment_gain > 0)")
-    return PoseReached(model.cfg.moment_orders, model.cfg.moment_gain, *box)
 
 
 def observation_energy(cfg: GoalAgentConfig, model: WorldModel) -> GoalEnergy:

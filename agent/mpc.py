@@ -89,9 +89,6 @@ class MPCAgent:
         hold: `hold(z (D,), goal (D,)) -> bool`, the agent's own test that the observation stands at the
             goal (`agent.objectives.GoalReached`); while it holds, the agent executes the zero action instead
             of planning. None: always plan.
-        near: `(test, objective)`: while `test(z (D,), goal (D,))` says the observation is near the goal
-            (`agent.objectives.PoseReached` with a box larger than the hold's), plans are scored with this
-            `objective` instead (the goal energy with the moments weighed more). None: one objective.
         drift_correction: score each plan's rollout less the model's zero-action rollout from the same start
             (`agent.objectives.DriftCorrected`), for tasks where nothing moves unless acted on.
         adaptation: fits the predictor to the episode's own transitions before each plan
@@ -109,7 +106,6 @@ class MPCAgent:
         cfg: MPCConfig = MPCConfig(),
         waypoints: LandmarkGraph | None = None,
         hold: Callable[[torch.Tensor, torch.Tensor], bool] | None = None,
-        near: tuple[Callable[[torch.Tensor, torch.Tensor], bool], Objective] | None = None,
         drift_correction: bool = False,
         adaptation: PredictorAdaptation | None = None,
     ):
@@ -118,13 +114,10 @@ class MPCAgent:
         self.waypoints, self.hold, self.drift_correction = waypoints, hold, drift_correction
         self.history = getattr(getattr(model, "cfg", None), "history", 1)
         self.dynamics = LatentDynamics(model, action_dim)
-        self.near, self.near_objective = near if near is not None else (None, None)
         if self.history > 1:  # plan over windows of latents; the energy sees the newest of each
             latent_dim = model.cfg.latent_dim
             self.dynamics = HistoryDynamics(model, action_dim, self.history, latent_dim)
             self.objective = LastLatent(objective, latent_dim)
-            if near is not None:
-                self.near_objective = LastLatent(self.near_objective, latent_dim)
         self.generator, self.cfg = generator, cfg
         self.last_plan = None
         self.reset()
@@ -193,9 +186,6 @@ class MPCAgent:
 
     def _replan(self, z: torch.Tensor, g: torch.Tensor | None) -> None:
         """Plan from the observation's latent `z (D,)` towards the goal's latent `g (D,)` (None: no goal)."""
-        objective = self.objective
-        if self.near is not None and g is not None and self.near(z, g):  # the goal itself, not a waypoint
-            objective = self.near_objective
         with torch.no_grad():
             if self.waypoints is not None and g is not None:
                 if self._route is None:
@@ -207,6 +197,7 @@ class MPCAgent:
             for _ in range(self._since_plan):
                 init = shift(init)  # align the warm start with the step we are at now
         start = self._state(z)
+        objective = self.objective
         if self.drift_correction:
             objective = DriftCorrected(objective, self.dynamics, start, self.dynamics.action_dim)
         result = self.planner.plan(start, self.dynamics, objective, goal=g, init=init, generator=self.generator)

@@ -31,8 +31,6 @@ class Planning:
         hold_energy: the goal energy at or below which the agent holds still.
         hold_pose: `(position, turn)` of the moments' pose hold, in place of the energy's (it replaces a saved
             energy hold).
-        near_pose, near_moment_weight: `(position, turn)` of the moments' box near the goal inside which plans are
-            scored with the moments weighed `near_moment_weight` (both given together, or neither).
         execute: actions executed from each plan before the next is made.
         drift_correction: score plans less the model's zero-action drift.
         cem_result: the plan CEM returns, `best` or `mean`.
@@ -57,8 +55,6 @@ class Planning:
     action_cost: float | None = None
     hold_energy: float | None = None
     hold_pose: tuple[float, ...] | None = None
-    near_pose: tuple[float, ...] | None = None
-    near_moment_weight: float | None = None
     execute: int | None = None
     drift_correction: bool | None = None
     cem_result: str | None = None
@@ -69,9 +65,8 @@ class Planning:
     adapt_pull: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("hold_pose", "near_pose"):  # hashable: evaluation keys its cached agents by these settings
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, tuple(float(x) for x in getattr(self, name)))
+        if self.hold_pose is not None:  # hashable: evaluation keys its cached agents by these settings
+            object.__setattr__(self, "hold_pose", tuple(float(x) for x in self.hold_pose))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -115,8 +110,6 @@ class Planning:
             "adapt_steps": "adapt_steps",
             "adapt_lr": "adapt_lr",
             "adapt_pull": "adapt_pull",
-            "near_pose": "near_pose",
-            "near_moment_weight": "near_moment_weight",
         }
         cfg = replace(cfg, **{field: getattr(self, k) for k, field in plain.items() if getattr(self, k) is not None})
         if self.hold_pose is not None:

@@ -71,8 +71,6 @@ class EvalConfig:
     execute: int | None = None
     drift_correction: bool | None = None
     hold_pose: list[float] | None = None
-    near_pose: list[float] | None = None
-    near_moment_weight: float | None = None
     cem_result: str | None = None
     perturbations: int | None = None
     perturbation_std: float | None = None

@@ -285,18 +285,6 @@ def test_the_pose_hold_reads_a_moment_models_own_latents():
     assert agent.hold(z[0], z[0]) and not agent.hold(z[1], z[0]) and not agent.hold(z[2], z[0])
     with pytest.raises(ValueError, match="hold_pose reads the glimpse's moments; this model has none"):
         build_goal_agent(cfg, _model(), A, generator=torch.Generator())
-    # Near the goal: the same kind of box, and an energy with the moments weighed near_moment_weight.
-    near = Planning(moment_weight=10.0, near_pose=[0.3, 30], near_moment_weight=30.0).apply(cfg)
-    assert near.near_pose == (0.3, 30.0) and near.near_moment_weight == 30.0
-    agent = build_goal_agent(near, both, A, generator=torch.Generator())
-    assert isinstance(agent.near, PoseReached) and agent.near.position == 0.3
-    assert agent.objective.weights.tolist() == pytest.approx([1.0] * 10 + [10.0] * 6)
-    assert agent.near_objective.weights.tolist() == pytest.approx([1.0] * 10 + [30.0] * 6)
-    assert agent.near(z[0], z[0]) and not agent.near(z[2], z[0])
-    with pytest.raises(ValueError, match="near_pose reads the glimpse's moments; this model has none"):
-        build_goal_agent(
-            dataclasses.replace(near, moment_weight=1.0, hold_pose=None), _model(), A, generator=torch.Generator()
-        )
 
 
 def test_moment_config_errors_name_the_fix():

@@ -409,46 +409,6 @@ def test_goal_agent_holds_still_once_its_own_energy_says_it_stands_at_the_goal()
         GoalAgentConfig(hold_energy=-1.0)
 
 
-def test_goal_agent_plans_with_its_near_objective_only_inside_the_near_box():
-    """Inside `near`'s test the planner scores plans with the near objective, outside with the usual one;
-    the test reads the goal itself (the observation and the goal latents), and a hold still comes first."""
-    from agent.objectives import GoalReached
-
-    env = PointMassGoal()
-    calls = []
-
-    def recording(name):
-        energy = GoalEnergy("l2", "final")
-
-        def objective(zs, actions, goal):
-            calls.append(name)
-            return energy(zs, actions, goal)
-
-        return objective
-
-    near_test = GoalReached(GoalEnergy("l2", "final"), threshold=0.2**2)
-    agent = MPCAgent(
-        PerfectModel(),
-        CEM(CEMConfig(horizon=5, samples=64, iterations=4, elites=8)),
-        recording("usual"),
-        2,
-        generator=torch.Generator().manual_seed(0),
-        hold=GoalReached(GoalEnergy("l2", "final"), threshold=0.01**2),
-        near=(near_test, recording("near")),
-    )
-    obs, _ = env.reset(seed=0)
-    agent.reset()
-    goal = obs["goal"]
-    for offset, expected in ((0.5, "usual"), (0.1, "near"), (0.5, "usual")):
-        calls.clear()
-        agent.act({"state": goal["state"] + np.float32(offset), "goal": goal})
-        assert calls and set(calls) == {expected}
-    calls.clear()
-    assert not np.any(agent.act({"state": goal["state"], "goal": goal})) and not calls  # the hold plans nothing
-    for seed in range(3):  # whole episodes reach the goal, switching on the way
-        assert run_episode(env, agent, seed=seed).success
-
-
 class MomentumPointMass(PointMassGoal):
     """The point mass with momentum: velocity is not in the observation, only positions are."""
 
@@ -863,13 +823,6 @@ def test_pose_hold_reads_the_moments_as_a_box_and_tells_the_third_orders_aliases
         GoalAgentConfig(hold_pose=(0.05,))
     with pytest.raises(ValueError, match="two holds; give one of them"):
         GoalAgentConfig(hold_pose=(0.05, 15), hold_energy=3.0)
-    with pytest.raises(ValueError, match="near_pose=\\[0.1\\]: give \\[position, turn\\], both > 0"):
-        GoalAgentConfig(near_pose=(0.1,), near_moment_weight=30.0)
-    with pytest.raises(ValueError, match="near_pose needs agent.near_moment_weight > 0"):
-        GoalAgentConfig(near_pose=(0.1, 30))
-    with pytest.raises(ValueError, match="near_moment_weight=30.0 weighs the moments inside agent.near_pose's box"):
-        GoalAgentConfig(near_moment_weight=30.0)
-    assert GoalAgentConfig(near_pose=[0.1, 30], near_moment_weight=30.0).near_pose == (0.1, 30.0)
 
 
 def test_pose_hold_calibration_finds_the_box_of_each_precision():
