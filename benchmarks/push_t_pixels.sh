@@ -5,8 +5,9 @@
 # pusher through proprioception; half the push episodes paced slower, train/policies.py; skipped when the dataset
 # exists), trains the JEPA world model with the
 # glimpse, whose last 6 dimensions are the foreground's moments (centroid, first- and third-order orientations,
-# gain 20), for 30 minutes alone on two threads (encoder frozen after 20: the one, scored every minute before,
-# whose learned goal energy best tells the calibration scenes within tolerance, train/selection.py), calibrates the
+# gain 20, weighed 10 times the other dimensions in the prediction loss), for 30 minutes alone on two threads
+# (encoder frozen after 20: the one, scored every minute before, whose learned goal energy best tells the
+# calibration scenes within tolerance, train/selection.py), calibrates the
 # hold (where the agent stands still: benchmarks/push_t_hold.py) on those scenes (960 near 40 goals that no
 # evaluation uses, rendered once beside the dataset): HOLD=pose (default) the moments' pose box of precision
 # HOLD_PRECISION (default 98: 0.98), HOLD=energy the goal energy's threshold (default 95; 90 is the forty-first
@@ -15,16 +16,19 @@
 # others (`seeds=[1]`), two workers each, the moments weighed MOMENT_WEIGHT (default 10) in the goal energy and
 # the hold calibrated with it, and the predictor fitted to each episode's own transitions before each plan
 # (ADAPT_STEPS, default 2, Adam steps at ADAPT_LR, default 1e-4; ADAPT_STEPS=0 plans with the trained model as
-# it is, the forty-third session's recipe). Folders push-t-aa-glimpse-turn3-moments13-select-2threads-slow[-seedN].
-# Results: benchmarks/results/goal/README.md, thirty-eighth to forty-seventh sessions.
+# it is, the forty-third session's recipe).
+# Folders push-t-aa-glimpse-turn3-moments13-select-2threads-slow-mlw10[-seedN].
+# Results: benchmarks/results/goal/README.md, thirty-eighth to forty-eighth sessions. The earlier sessions'
+# recipes named below also take MOMENT_LOSS=1 (before the forty-eighth session the loss weighed all dimensions alike).
 # MOMENT_ORDERS=3 leaves the first-order orientation out (the forty-first session's recipe; folders
 # push-t-aa-glimpse-turn3-moments-select-2threads[-seedN]): its third order repeats every 120 degrees.
 # MOMENTS=0 learns all the glimpse's dimensions (the fortieth session's recipe, its folders); with it, SELECT=0
 # freezes whatever encoder the 20th minute has (the thirty-ninth session's recipe, its folders).
 # LR_FINAL=f anneals the predictor's learning rate once the encoder is frozen, a half cosine down to f times
 # the rate at the 30th minute (`frozen_lr_final`; folders ...-2threads-lrfF[-seedN]); unset keeps it constant.
-# MOMENT_LOSS=w weighs the moments' dimensions w times in the prediction loss (`moment_prediction_weight`; folders
-# ...-2threads-slow-mlwW[-seedN]); unset: 1, as the other dimensions.
+# MOMENT_LOSS (default 10) weighs the moments' dimensions that many times the others in the prediction loss
+# (`moment_prediction_weight`, as the goal energy weighs them 10 times; folders ...-2threads-slow-mlw10[-seedN]);
+# MOMENT_LOSS=1 weighs them alike, the forty-seventh session's recipe (folders ...-2threads-slow[-seedN]).
 # POLICY=push-turn3 collects with every push at full speed (the forty-fourth to forty-sixth sessions' recipe; its
 # own dataset, folders ...-2threads[-seedN]); another policy's folders get its suffix after `push-turn3-`.
 # EPISODES, MINUTES and FREEZE (minutes before the encoder is frozen) override the protocol for short checks;
@@ -46,7 +50,7 @@ HOLD=${HOLD:-pose}
 ADAPT_STEPS=${ADAPT_STEPS:-2}
 ADAPT_LR=${ADAPT_LR:-1e-4}
 LR_FINAL=${LR_FINAL:-}
-MOMENT_LOSS=${MOMENT_LOSS:-}
+MOMENT_LOSS=${MOMENT_LOSS:-10}
 case "$HOLD" in
   pose) HOLD_PRECISION=${HOLD_PRECISION:-98} ;;
   energy) HOLD_PRECISION=${HOLD_PRECISION:-95} ;;
@@ -77,8 +81,8 @@ if [ "$MOMENTS" = 1 ]; then
   hold=(--moment-weight "$MOMENT_WEIGHT")
 fi
 [ "$POLICY" != push-turn3 ] && recipe=$recipe-${POLICY#push-turn3-}
-if [ -n "$MOMENT_LOSS" ]; then
-  [ "$MOMENTS" = 1 ] || { echo "MOMENT_LOSS weighs the glimpse's moments: use MOMENTS=1" >&2; exit 2; }
+[ "$MOMENTS" = 1 ] || MOMENT_LOSS=1  # without the moments there is nothing to weigh
+if [ "$MOMENT_LOSS" != 1 ]; then
   select+=(++agent.model.overrides.moment_prediction_weight="$MOMENT_LOSS")
   recipe=$recipe-mlw$MOMENT_LOSS
 fi
