@@ -166,7 +166,8 @@ class WorldModelConfig:
             gave them 15% of its error over 13 steps, and the turn's two pairs 8%: predicted 13 steps ahead,
             the turn's pairs kept 39-53% of their change as error, the centroid 6%, and the planner scored
             pushes that turn a block into its goal (in the simulator) far worse than standing still
-            (benchmarks/results/goal/README.md, forty-eighth session). 1: every dimension alike.
+            (benchmarks/results/goal/README.md, forty-eighth session). At 10, three trainings: 0.972 against 0.925
+            success over the same 750 episodes, blocks left turned 4 against 27. 1: every dimension alike.
     """
 
     latent_dim: int = 64
